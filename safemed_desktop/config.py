@@ -1,0 +1,215 @@
+"""Site and user configuration (TOML), with the source of every effective value.
+
+Layers, lowest to highest: built-in defaults < site file (IT) < user file < environment
+(``SAFEMED_<KEY>``) < explicit overrides (CLI flags, settings dialog). Site policy keys
+(``allow_unapproved_models``, ``guard``, ``site_id``) are IT's: a user file cannot set them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import tomli_w
+
+from .errors import ConfigError
+from .paths import Paths, resolve_paths
+
+GUARD_SIGNALS = (
+    "confidence",
+    "medication_safety",
+    "adversarial_input",
+    "red_flags",
+    "scope",
+    "guideline_consistency",
+    "reasoning_consistency",
+)
+GUARD_ACTIONS = ("warn", "block")
+DEFAULT_GUARD = {name: ("block" if name == "adversarial_input" else "warn") for name in GUARD_SIGNALS}
+
+
+def _gpu_layers(value: Any) -> str | int:
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"gpu_layers must be 'auto' or a whole number >= 0, got {value!r}") from None
+    if n < 0:
+        raise ConfigError(f"gpu_layers must be 'auto' or a whole number >= 0, got {value!r}")
+    return n
+
+
+def _int_range(lo: int, hi: int) -> Callable[[Any], int]:
+    def conv(value: Any) -> int:
+        try:
+            n = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"expected a whole number between {lo} and {hi}, got {value!r}") from None
+        if not lo <= n <= hi:
+            raise ConfigError(f"expected a whole number between {lo} and {hi}, got {n}")
+        return n
+
+    return conv
+
+
+def _float_range(lo: float, hi: float) -> Callable[[Any], float]:
+    def conv(value: Any) -> float:
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"expected a number between {lo} and {hi}, got {value!r}") from None
+        if not lo <= x <= hi:
+            raise ConfigError(f"expected a number between {lo} and {hi}, got {x}")
+        return x
+
+    return conv
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"expected true or false, got {value!r}")
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"expected a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _guard(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"guard must be a table of signal = 'warn'|'block', got {value!r}")
+    out = dict(DEFAULT_GUARD)
+    for name, action in value.items():
+        if name not in GUARD_SIGNALS:
+            raise ConfigError(f"guard: unknown signal {name!r} (known: {', '.join(GUARD_SIGNALS)})")
+        if action not in GUARD_ACTIONS:
+            raise ConfigError(f"guard.{name} must be 'warn' or 'block', got {action!r}")
+        out[name] = action
+    return out
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    default: Any
+    convert: Callable[[Any], Any]
+    help: str
+    site_only: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("model", "smollm2-135m-instruct-q4_1", _str, "model id from a manifest, or a path to a .gguf file"),
+    Setting("gpu_layers", "auto", _gpu_layers, "layers offloaded to the GPU: 'auto' or a number (0 = CPU only)"),
+    Setting("context_size", 2048, _int_range(256, 262144), "context window in tokens"),
+    Setting("threads", 0, _int_range(0, 512), "CPU threads for inference (0 = all physical cores)"),
+    Setting("temperature", 0.2, _float_range(0.0, 2.0), "sampling temperature"),
+    Setting("max_tokens", 512, _int_range(1, 32768), "maximum tokens per answer"),
+    Setting("idle_lock_minutes", 10, _int_range(1, 1440), "lock the store after this many idle minutes"),
+    Setting("self_consistency_k", 0, _int_range(0, 16), "extra samples for the confidence signal (0 = off)"),
+    Setting("strike_window_days", 30, _int_range(1, 3650), "window for the five-strike rule, in days"),
+    Setting("site_id", "unconfigured-site", _str, "pilot site identifier", site_only=True),
+    Setting("allow_unapproved_models", True, _bool, "allow model files that no manifest names", site_only=True),
+    Setting("guard", dict(DEFAULT_GUARD), _guard, "per-signal guard policy: warn or block", site_only=True),
+)
+SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
+
+
+@dataclass
+class Config:
+    values: dict[str, Any]
+    sources: dict[str, str]
+    paths: Paths = field(default_factory=resolve_paths)
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(name)
+
+    def with_overrides(self, overrides: dict[str, Any], source: str = "override") -> "Config":
+        values = dict(self.values)
+        sources = dict(self.sources)
+        for key, raw in overrides.items():
+            if raw is None:
+                continue
+            setting = SETTINGS_BY_KEY.get(key)
+            if setting is None:
+                raise ConfigError(f"unknown setting {key!r}")
+            try:
+                values[key] = setting.convert(raw)
+            except ConfigError as exc:
+                raise ConfigError(f"{key} ({source}): {exc.message}") from None
+            sources[key] = source
+        return Config(values=values, sources=sources, paths=self.paths)
+
+    def guard_action(self, signal: str) -> str:
+        return self.values["guard"].get(signal, "warn")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid UTF-8 (byte {exc.start})") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def load_config(paths: Paths | None = None, environ: dict[str, str] | None = None) -> Config:
+    env = os.environ if environ is None else environ
+    paths = paths or resolve_paths(env)
+    values = {s.key: s.default for s in SETTINGS}
+    sources = {s.key: "default" for s in SETTINGS}
+
+    def apply(data: dict[str, Any], source: str, user: bool) -> None:
+        for key, raw in data.items():
+            setting = SETTINGS_BY_KEY.get(key)
+            if setting is None:
+                raise ConfigError(f"{source}: unknown setting {key!r}")
+            if user and setting.site_only:
+                raise ConfigError(f"{source}: {key!r} is site policy and can only be set in {paths.site_config_file}")
+            try:
+                values[key] = setting.convert(raw)
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: {key}: {exc.message}") from None
+            sources[key] = source
+
+    apply(_read_toml(paths.site_config_file), f"site:{paths.site_config_file}", user=False)
+    apply(_read_toml(paths.user_config_file), f"user:{paths.user_config_file}", user=True)
+    for setting in SETTINGS:
+        if setting.site_only:
+            continue
+        name = f"SAFEMED_{setting.key.upper()}"
+        if name in env:
+            try:
+                values[setting.key] = setting.convert(env[name])
+            except ConfigError as exc:
+                raise ConfigError(f"env {name}: {exc.message}") from None
+            sources[setting.key] = f"env:{name}"
+    return Config(values=values, sources=sources, paths=paths)
+
+
+def write_config_file(path: Path, data: dict[str, Any]) -> None:
+    """Write a TOML config file atomically (used by the settings dialog and tests)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,1 @@
+"""Local inference through llama.cpp (no Qt). See ``engine.Engine``."""

@@ -1,0 +1,119 @@
+"""Patient context attached to a question: age, sex, weight, pregnancy, eGFR, allergies, medications."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+_SEXES = ("female", "male", "other", "unknown")
+
+
+@dataclass(frozen=True)
+class PatientContext:
+    age: float | None = None
+    sex: str | None = None
+    weight_kg: float | None = None
+    pregnant: bool | None = None
+    egfr: float | None = None
+    allergies: tuple[str, ...] = ()
+    medications: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        return self == PatientContext()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["allergies"] = list(self.allergies)
+        d["medications"] = list(self.medications)
+        return {k: v for k, v in d.items() if v not in (None, [], ())}
+
+    def describe(self) -> str:
+        """A compact line for the prompt, e.g. 'age 72; weight 60 kg; eGFR 25; allergies: penicillin'."""
+        parts = []
+        if self.age is not None:
+            parts.append(f"age {self.age:g}")
+        if self.sex:
+            parts.append(f"sex {self.sex}")
+        if self.weight_kg is not None:
+            parts.append(f"weight {self.weight_kg:g} kg")
+        if self.pregnant:
+            parts.append("pregnant")
+        if self.egfr is not None:
+            parts.append(f"eGFR {self.egfr:g} mL/min/1.73m2")
+        if self.allergies:
+            parts.append("allergies: " + ", ".join(self.allergies))
+        if self.medications:
+            parts.append("current medications: " + ", ".join(self.medications))
+        return "; ".join(parts)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "PatientContext":
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise InputError("patient context must be a JSON object")
+        known = {"age", "sex", "weight_kg", "pregnant", "egfr", "allergies", "medications"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"patient context has unknown field(s): {', '.join(unknown)}")
+
+        def number(key: str, lo: float, hi: float) -> float | None:
+            v = data.get(key)
+            if v is None:
+                return None
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise InputError(f"patient {key} must be a number, got {v!r}")
+            if not lo <= v <= hi:
+                raise InputError(f"patient {key} must be between {lo:g} and {hi:g}, got {v:g}")
+            return float(v)
+
+        def strings(key: str) -> tuple[str, ...]:
+            v = data.get(key) or []
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise InputError(f"patient {key} must be a list of strings")
+            return tuple(x.strip() for x in v if x.strip())
+
+        sex = data.get("sex")
+        if sex is not None:
+            if not isinstance(sex, str) or sex.lower() not in _SEXES:
+                raise InputError(f"patient sex must be one of {', '.join(_SEXES)}, got {sex!r}")
+            sex = sex.lower()
+        pregnant = data.get("pregnant")
+        if pregnant is not None and not isinstance(pregnant, bool):
+            raise InputError(f"patient pregnant must be true or false, got {pregnant!r}")
+        return cls(
+            age=number("age", 0, 130),
+            sex=sex,
+            weight_kg=number("weight_kg", 0.2, 500),
+            pregnant=pregnant,
+            egfr=number("egfr", 0, 200),
+            allergies=strings("allergies"),
+            medications=strings("medications"),
+        )
+
+    @classmethod
+    def from_json_bytes(cls, raw: bytes, origin: str = "patient file") -> "PatientContext":
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{origin} is not valid UTF-8 (invalid byte at offset {exc.start})") from exc
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "PatientContext":
+        p = Path(path)
+        try:
+            raw = p.read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"patient file not found: {p}") from None
+        except OSError as exc:
+            raise InputError(f"cannot read patient file {p}: {exc.strerror}") from exc
+        return cls.from_json_bytes(raw, origin=f"patient file {p}")

@@ -1,0 +1,1 @@
+"""Clinical Trust Signals (no Qt): rules and classifiers that judge a question and its answer."""
