@@ -67,3 +67,20 @@ class Signal:
                 Evidence(e["target"], e["start"], e["end"], e["text"], e["rule"], e["detail"]) for e in d.get("evidence", [])
             ),
         )
+
+
+@dataclass(frozen=True)
+class SignalContext:
+    """Everything a signal may look at. Every signal module exposes ``assess(ctx) -> Signal``."""
+
+    question: str
+    answer: str = ""  # final answer text ("" when only the question is assessed, e.g. before generation)
+    patient: "PatientContext | None" = None
+    reasoning: str = ""  # reasoning text (inside <think>), "" if none
+    reasoning_steps: tuple[str, ...] = ()
+    token_logprobs: tuple[float, ...] | None = None  # answer-span token log-probs; None when no generation ran
+    token_texts: tuple[str, ...] | None = None  # aligned with token_logprobs
+    expects_reasoning: bool = False  # the model's chat format is <think>/<answer> (a reasoning model)
+
+
+from ..patient import PatientContext  # noqa: E402  (type reference above)

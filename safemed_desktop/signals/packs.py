@@ -1,0 +1,77 @@
+"""Loading versioned knowledge packs (data files in ``safemed_desktop/packs/``).
+
+Every pack is a JSON object with a header::
+
+    {"pack": "formulary", "version": "2026.11.0", "description": "...",
+     "sources": {"fda-label": "U.S. FDA prescribing information (DailyMed), ...", ...},
+     "entries": [...]}
+
+and every entry cites one of the header's ``sources`` keys in its own ``source`` field.
+The generic checks live here; each signal module validates its own entry schema.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..errors import PackError
+
+PACK_DIR = Path(__file__).resolve().parent.parent / "packs"
+_VERSION = re.compile(r"^\d{4}\.\d{1,2}\.\d+$")
+
+
+@dataclass(frozen=True)
+class Pack:
+    name: str
+    version: str
+    sources: dict[str, str]
+    entries: tuple[Any, ...]
+    raw: dict[str, Any]
+
+    @property
+    def ref(self) -> str:
+        """How signals cite the pack, e.g. ``formulary@2026.11.0``."""
+        return f"{self.name}@{self.version}"
+
+
+def parse_pack(data: Any, origin: str) -> Pack:
+    if not isinstance(data, dict):
+        raise PackError(f"{origin}: a pack must be a JSON object")
+    for key in ("pack", "version", "sources", "entries"):
+        if key not in data:
+            raise PackError(f"{origin}: missing header field {key!r}")
+    if not _VERSION.match(str(data["version"])):
+        raise PackError(f"{origin}: version {data['version']!r} is not YYYY.MM.N")
+    sources = data["sources"]
+    if not isinstance(sources, dict) or not sources:
+        raise PackError(f"{origin}: 'sources' must be a non-empty object of id -> citation")
+    entries = data["entries"]
+    if not isinstance(entries, list) or not entries:
+        raise PackError(f"{origin}: 'entries' must be a non-empty list")
+    for i, entry in enumerate(entries):
+        if isinstance(entry, dict):
+            src = entry.get("source")
+            refs = src if isinstance(src, list) else [src]
+            if not src or any(r not in sources for r in refs):
+                raise PackError(f"{origin}: entry {i} cites unknown or missing source {src!r}")
+    return Pack(name=data["pack"], version=str(data["version"]), sources=dict(sources), entries=tuple(entries), raw=data)
+
+
+@lru_cache(maxsize=None)
+def load_pack(name: str) -> Pack:
+    path = PACK_DIR / f"{name}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PackError(f"knowledge pack {name!r} not found at {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PackError(f"knowledge pack {path} is not valid UTF-8 JSON: {exc}") from exc
+    pack = parse_pack(data, str(path))
+    if pack.name != name:
+        raise PackError(f"{path}: header names pack {pack.name!r}, expected {name!r}")
+    return pack
