@@ -9,6 +9,7 @@ must be called from one thread (the GUI's model worker, or the CLI's main thread
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -98,7 +99,9 @@ class SafeMedService:
                 progress(stage, fraction)
 
         report("verifying model file", 0.0)
-        resolved = resolve_model(self.config, progress=(lambda f: report("verifying model file", 0.8 * f)))
+        resolved = resolve_model(
+            self.config, progress=lambda done, total: report("verifying model file", 0.8 * done / max(total, 1))
+        )
         gpu = detect_gpu()
         plan = plan_for_model(resolved.gguf, n_ctx=self.config.context_size, requested=self.config.gpu_layers, gpu=gpu)
         settings = EngineSettings(
@@ -125,7 +128,10 @@ class SafeMedService:
                 chat_format=resolved.chat_format,
             )
             engine = self._factory()(settings)
-            plan = plan.fallback_to_cpu(f"loading {plan.n_gpu_layers} layers on the GPU failed ({exc}); fell back to CPU")
+            plan = dataclasses.replace(
+                plan, n_gpu_layers=0, device=None, needed_bytes=0,
+                reason=f"loading {plan.n_gpu_layers} layers on the GPU failed ({exc}); fell back to CPU",
+            )
             note = self._describe_plan(plan, settings.n_threads)
         self._loaded = LoadedModel(resolved=resolved, plan=plan, engine=engine, identity=identity(resolved), load_note=note)
         report("ready", 1.0)
