@@ -1,0 +1,35 @@
+"""The encrypted clinical store (no Qt): records, audit chain, provenance.
+
+Entry points: ``Store.create`` / ``Store.open`` (locked) and, for the service layer,
+``open_store(config)`` and ``store_answer(config, record, passphrase)``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .audit import VerifyReport
+from .crypto import KdfParams
+from .schema import ROLES, SCHEMA_VERSION
+from .store import FeedbackInput, Store
+
+if TYPE_CHECKING:
+    from ..answer import AnswerRecord
+    from ..config import Config
+
+
+def open_store(config: "Config") -> Store:
+    """Open the configured store (``paths.store_file``), locked, with the configured idle lock and strike window."""
+    return Store.open(config.paths.store_file, idle_lock_minutes=config.idle_lock_minutes,
+                      strike_window_days=config.strike_window_days)
+
+
+def store_answer(config: "Config", record: "AnswerRecord", passphrase: str) -> str:
+    """Open, unlock, save one answer, close. For one-shot callers such as ``safemed ask --save``."""
+    with open_store(config) as store:
+        store.unlock(passphrase)
+        return store.save_answer(record)
+
+
+__all__ = ["Store", "FeedbackInput", "VerifyReport", "KdfParams", "ROLES", "SCHEMA_VERSION", "open_store",
+           "store_answer"]

@@ -1,0 +1,81 @@
+"""``safemed feedback ANSWER_ID --score criterion=N ...``: score an answer from a script."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..errors import InputError
+from ..rubric import load_rubric, parse_ref
+from .store import unlocked_store
+
+_SCORE = re.compile(r"^([a-z_]+)=(\d+)$")
+_STEP = re.compile(r"^(\d+):([a-z_]+)=(\d+)$")
+
+
+def parse_score(text: str) -> tuple[str, int]:
+    m = _SCORE.match(text.strip())
+    if not m:
+        raise InputError(f"--score must look like criterion=N, got {text!r}")
+    return m.group(1), int(m.group(2))
+
+
+def parse_step(text: str) -> tuple[int, str, int]:
+    m = _STEP.match(text.strip())
+    if not m:
+        raise InputError(f"--step must look like STEP:criterion=N, got {text!r}")
+    return int(m.group(1)), m.group(2), int(m.group(3))
+
+
+def register(sub) -> None:
+    p = sub.add_parser("feedback", help="record rubric scores, flags, a comment or an edit for a stored answer")
+    p.add_argument("answer_id")
+    p.add_argument("--score", action="append", default=[], metavar="CRITERION=N", help="score 1-5 (repeatable)")
+    p.add_argument("--step", action="append", default=[], metavar="N:CRITERION=N",
+                   help="score for reasoning step N (1-based; repeatable)")
+    p.add_argument("--flag", action="append", default=[], help="unsafe, hallucination, outdated_guideline, ...")
+    p.add_argument("--comment", help="free-text comment (stored encrypted)")
+    p.add_argument("--edit-file", type=Path, help="a file holding an edited answer text (a new version)")
+    p.add_argument("--clinician", help="clinician profile id (default: the only profile)")
+    p.add_argument("--rubric", default="safemed-cts@1", help="rubric reference (default safemed-cts@1)")
+    p.set_defaults(func=run_feedback)
+
+
+def run_feedback(args) -> int:
+    rubric = load_rubric(*parse_ref(args.rubric))
+    scores: dict[str, int] = {}
+    for text in args.score:
+        key, value = parse_score(text)
+        if key in scores:
+            raise InputError(f"criterion {key!r} scored twice")
+        scores[key] = value
+    steps: dict[int, dict[str, int]] = {}
+    for text in args.step:
+        n, key, value = parse_step(text)
+        steps.setdefault(n, {})[key] = value
+    edit_text = None
+    if args.edit_file is not None:
+        try:
+            edit_text = args.edit_file.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            raise InputError(f"edit file not found: {args.edit_file}") from None
+        except UnicodeDecodeError as exc:
+            raise InputError(f"edit file {args.edit_file} is not valid UTF-8 (byte {exc.start})") from None
+    if not scores and not args.flag and not args.comment and edit_text is None:
+        raise InputError("nothing to record: give --score, --flag, --comment or --edit-file")
+    with unlocked_store() as store:
+        clinician = args.clinician
+        if clinician is None:
+            profiles = store.list_profiles()
+            if len(profiles) != 1:
+                raise InputError(f"--clinician is required ({len(profiles)} profiles in the store)")
+            clinician = profiles[0]["id"]
+        if scores or steps or args.flag or args.comment:
+            if not scores:
+                raise InputError("feedback needs at least one --score criterion=N")
+            fid = store.add_feedback(args.answer_id, clinician, rubric, scores, steps, args.flag, args.comment)
+            print(f"feedback {fid}")
+        if edit_text is not None:
+            version = store.add_edit(args.answer_id, edit_text, clinician)
+            print(f"edit version {version}")
+    return 0

@@ -1,0 +1,145 @@
+"""Schema of the encrypted store, as named sqlite-utils migrations.
+
+Columns ending in ``_enc`` hold AES-256-GCM ciphertexts (see ``crypto.FieldCipher``);
+everything else is non-sensitive metadata kept queryable in clear (ids, timestamps,
+roles, scores, flags, signal levels, model hashes). ``SENSITIVE_COLUMNS`` lists the
+encrypted columns per table; rekeying walks exactly that list.
+
+A store whose ``_sqlite_migrations`` names a migration this build does not know, or
+whose ``PRAGMA user_version`` is higher than ``SCHEMA_VERSION``, was written by a newer
+SafeMed and is refused with ``SchemaTooNewError``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database, Migrations
+
+from ..errors import SchemaTooNewError
+
+MIGRATION_SET = "safemed_store"
+migrations = Migrations(MIGRATION_SET)
+
+ROLES = ("resident", "attending", "pharmacist", "nurse", "reviewer", "site_admin")
+
+# table -> encrypted columns (the only places clinical text may live)
+SENSITIVE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "profiles": ("display_name_enc",),
+    "answers": ("question_enc", "patient_enc", "reasoning_enc", "answer_enc", "raw_text_enc",
+                "block_reason_enc", "signals_enc", "logprobs_summary_enc"),
+    "feedback": ("comment_enc",),
+    "edits": ("text_enc",),
+}
+# every table whose rows the audit chain covers (each row has a TEXT primary key "id")
+AUDITED_TABLES = ("meta", "keyring", "profiles", "answers", "feedback", "edits", "acknowledgements",
+                  "model_reviews")
+
+
+def _run(db: Database, *statements: str) -> None:
+    for sql in statements:
+        db.execute(sql)
+
+
+@migrations(name="m001_records")
+def m001_records(db: Database) -> None:
+    """Site metadata, key ring, clinician profiles, answers, feedback, edits, acknowledgements."""
+    roles = ", ".join(f"'{r}'" for r in ROLES)
+    _run(
+        db,
+        "CREATE TABLE meta (id TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE keyring (id TEXT PRIMARY KEY, kdf TEXT NOT NULL, key_generation INTEGER NOT NULL, "
+        "wrap_nonce BLOB NOT NULL, wrapped_key BLOB NOT NULL, sign_public BLOB NOT NULL, "
+        "sign_private_enc BLOB NOT NULL, updated_at REAL NOT NULL)",
+        f"CREATE TABLE profiles (id TEXT PRIMARY KEY, created_at REAL NOT NULL, "
+        f"role TEXT NOT NULL CHECK (role IN ({roles})), display_name_enc BLOB NOT NULL)",
+        "CREATE TABLE answers (id TEXT PRIMARY KEY, created_at REAL NOT NULL, model_id TEXT NOT NULL, "
+        "model_sha256 TEXT NOT NULL, model_approved INTEGER NOT NULL, model_demo INTEGER NOT NULL, "
+        "chat_format TEXT NOT NULL, prompt_template_hash TEXT NOT NULL, pack_versions TEXT NOT NULL, "
+        "rubric TEXT NOT NULL, category TEXT NOT NULL, finish_reason TEXT NOT NULL, blocked INTEGER NOT NULL, "
+        "answer_collapsed INTEGER NOT NULL, timings TEXT, signal_levels TEXT NOT NULL, "
+        "n_reasoning_steps INTEGER NOT NULL, question_enc BLOB NOT NULL, patient_enc BLOB NOT NULL, "
+        "reasoning_enc BLOB NOT NULL, answer_enc BLOB NOT NULL, raw_text_enc BLOB NOT NULL, "
+        "block_reason_enc BLOB, signals_enc BLOB NOT NULL, logprobs_summary_enc BLOB NOT NULL)",
+        "CREATE INDEX idx_answers_model ON answers (model_sha256, category)",
+        "CREATE INDEX idx_answers_created ON answers (created_at)",
+        "CREATE TABLE feedback (id TEXT PRIMARY KEY, answer_id TEXT NOT NULL REFERENCES answers (id), "
+        "clinician_id TEXT NOT NULL REFERENCES profiles (id), clinician_role TEXT NOT NULL, "
+        "rubric_id TEXT NOT NULL, rubric_version INTEGER NOT NULL, created_at REAL NOT NULL, "
+        "scores TEXT NOT NULL, step_scores TEXT NOT NULL, flags TEXT NOT NULL, "
+        "strike INTEGER NOT NULL CHECK (strike IN (0, 1)), comment_enc BLOB)",
+        "CREATE INDEX idx_feedback_answer ON feedback (answer_id)",
+        "CREATE TABLE edits (id TEXT PRIMARY KEY, answer_id TEXT NOT NULL REFERENCES answers (id), "
+        "version INTEGER NOT NULL CHECK (version >= 1), parent_version INTEGER NOT NULL, "
+        "author_id TEXT NOT NULL REFERENCES profiles (id), created_at REAL NOT NULL, text_enc BLOB NOT NULL, "
+        "UNIQUE (answer_id, version))",
+        "CREATE TABLE acknowledgements (id TEXT PRIMARY KEY, answer_id TEXT NOT NULL REFERENCES answers (id), "
+        "clinician_id TEXT NOT NULL REFERENCES profiles (id), signal_name TEXT NOT NULL, "
+        "signal_level TEXT NOT NULL, created_at REAL NOT NULL)",
+        "CREATE INDEX idx_ack_answer ON acknowledgements (answer_id)",
+    )
+    for table in ("answers", "feedback", "edits", "acknowledgements", "profiles"):
+        db.execute(f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+                   f"BEGIN SELECT RAISE(ABORT, '{table} records are never deleted'); END")
+
+
+@migrations(name="m002_audit_chain")
+def m002_audit_chain(db: Database) -> None:
+    """Append-only hash-chained audit events and signed checkpoints."""
+    _run(
+        db,
+        "CREATE TABLE audit (seq INTEGER PRIMARY KEY, ts REAL NOT NULL, actor TEXT NOT NULL, "
+        "action TEXT NOT NULL, table_name TEXT NOT NULL, row_id TEXT NOT NULL, record_digest TEXT NOT NULL, "
+        "prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
+        "CREATE INDEX idx_audit_row ON audit (table_name, row_id, seq)",
+        "CREATE TABLE checkpoints (seq INTEGER PRIMARY KEY, ts REAL NOT NULL, head_hash TEXT NOT NULL, "
+        "signature BLOB NOT NULL)",
+    )
+    for table in ("audit", "checkpoints"):
+        for op in ("UPDATE", "DELETE"):
+            db.execute(f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                       f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
+
+
+@migrations(name="m003_model_reviews")
+def m003_model_reviews(db: Database) -> None:
+    """Model versions marked for expert-panel review by the five-strike rule."""
+    _run(
+        db,
+        "CREATE TABLE model_reviews (id TEXT PRIMARY KEY, model_sha256 TEXT NOT NULL, marked_at REAL NOT NULL, "
+        "strike_count INTEGER NOT NULL, window_days INTEGER NOT NULL, "
+        "status TEXT NOT NULL CHECK (status IN ('open', 'closed')))",
+        "CREATE INDEX idx_model_reviews_sha ON model_reviews (model_sha256)",
+    )
+
+
+KNOWN_MIGRATIONS = tuple(m.name for m in migrations._migrations)
+SCHEMA_VERSION = len(KNOWN_MIGRATIONS)
+
+
+def check_not_too_new(db: Database) -> None:
+    """Refuse a database written by a newer schema than this build knows."""
+    user_version = db.execute("PRAGMA user_version").fetchone()[0]
+    applied = [m.name for m in migrations.applied(db)]
+    unknown = [n for n in applied if n not in KNOWN_MIGRATIONS]
+    if user_version > SCHEMA_VERSION or unknown:
+        raise SchemaTooNewError(
+            f"this store uses schema version {max(user_version, len(applied))} "
+            f"({', '.join(unknown) or 'newer migrations'}), but this SafeMed only knows version {SCHEMA_VERSION}",
+            hint="update SafeMed Desktop; the store was not modified")
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply pending migrations (each in its own transaction); returns the names applied."""
+    check_not_too_new(db)
+    pending = [m.name for m in migrations.pending(db)]
+    if pending:
+        migrations.apply(db)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return pending
+
+
+def schema_sql(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """(type, name, sql) of every schema object, for exact-schema tests."""
+    return [tuple(r) for r in conn.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name")]
