@@ -173,7 +173,7 @@ class SafeMedService:
         """Answer a question: yields TokenEvents as they stream, then the final AnswerRecord.
 
         If a guard policy blocks the question, the model is not run and only the blocked
-        record is yielded. Nothing is stored here: the caller decides (``store_answer``).
+        record is yielded. Nothing is stored here: the caller decides (``Store.save_answer``).
         """
         from .inference.prompt import build_messages, template_hash
         from .inference.reasoning import parse_output
@@ -264,22 +264,24 @@ class SafeMedService:
     def store_exists(self) -> bool:
         return self.store_path.exists()
 
-    def create_store(self, passphrase: str, **kdf_overrides):
+    def create_store(self, passphrase: str, *, kdf_params=None):
+        """Create the encrypted store and return it unlocked. ``kdf_params``: tests only (cheaper Argon2id)."""
         from .store import Store
 
         if self.store_exists():
             raise StoreError(f"a store already exists at {self.store_path}")
         self.store_path.parent.mkdir(parents=True, exist_ok=True)
-        return Store.create(self.store_path, passphrase, site_id=self.config.site_id, **kdf_overrides)
+        return Store.create(self.store_path, passphrase, site_id=self.config.site_id, kdf_params=kdf_params,
+                            idle_lock_minutes=self.config.idle_lock_minutes,
+                            strike_window_days=self.config.strike_window_days)
 
     def open_store(self):
         """The store, locked. Raises StoreError when none exists yet."""
-        from .store import Store
+        from .store import open_store
 
         if not self.store_exists():
             raise StoreError(f"no store at {self.store_path}", hint="create one with 'safemed store init'")
-        return Store.open(self.store_path, idle_lock_minutes=self.config.idle_lock_minutes,
-                          strike_window_days=self.config.strike_window_days)
+        return open_store(self.config)
 
 
 class _EitherEvent:

@@ -11,7 +11,8 @@ from ..errors import GenerationCancelled, InputError
 from ..inference.events import TokenEvent
 from ..patient import PatientContext
 from ..service import SafeMedService
-from ._common import load_cli_config, passphrase_from_env_or_prompt
+from ._common import load_cli_config
+from .store import read_passphrase
 
 
 def register(sub) -> None:
@@ -82,13 +83,10 @@ def _store(service: SafeMedService, record: AnswerRecord) -> tuple[str, dict | N
         return "[not stored: no encrypted store yet; create one with 'safemed store init']", None
     if not os.environ.get("SAFEMED_PASSPHRASE") and not sys.stdin.isatty():
         return "[not stored: the store is locked; set SAFEMED_PASSPHRASE or run interactively]", None
-    store = service.open_store()
-    store.unlock(passphrase_from_env_or_prompt())
-    try:
+    with service.open_store() as store:
+        store.unlock(read_passphrase())
         store.save_answer(record)
         return f"[stored as {record.id}]", store.provenance(record.id)
-    finally:
-        store.lock()
 
 
 def _print_text(record: AnswerRecord) -> None:
