@@ -1,0 +1,434 @@
+"""Typed loading and validation of the medication knowledge packs.
+
+Three packs (``safemed_desktop/packs/``): ``formulary`` (drugs, names, classes, dose limits and
+restrictions), ``interactions`` (drug/class pairs) and ``allergy_classes``. ``load_knowledge()``
+validates all three together (names unique across drugs, interactions and allergy classes refer to
+known drugs/classes, units from a fixed set, max single <= max daily, one pack version) and returns a
+frozen :class:`Knowledge`; any problem raises :class:`PackError` with the pack, entry and field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from ..errors import PackError
+from .packs import Pack, load_pack, parse_pack
+
+UNITS: tuple[str, ...] = ("mg", "mcg", "g", "units", "mEq", "mmol")
+_MASS_TO_MG = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}
+SEVERITIES: tuple[str, ...] = ("contraindicated", "major", "moderate")
+CROSS_SEVERITIES: tuple[str, ...] = ("contraindicated", "major", "moderate", "none")
+ROUTES: frozenset[str] = frozenset(
+    "oral iv iv_push im subcut rectal topical transdermal inhaled intranasal sublingual buccal epidural "
+    "intrathecal intra-arterial vaginal ophthalmic".split()
+)
+RENAL_ACTIONS = ("contraindicated", "avoid", "do_not_start", "dose_adjust", "caution")
+SCHEDULES = ("weekly",)
+_SEP = re.compile(r"[\s\-/]+")
+
+
+def normalize_name(name: str) -> str:
+    """Case- and separator-insensitive key: 'Trimethoprim/Sulfamethoxazole' -> 'trimethoprim sulfamethoxazole'."""
+    return _SEP.sub(" ", name.strip().lower())
+
+
+@dataclass(frozen=True)
+class Quantity:
+    value: float
+    unit: str  # one of UNITS
+
+    def canonical(self) -> tuple[float, str]:
+        """Mass in mg; other units unchanged."""
+        if self.unit in _MASS_TO_MG:
+            return self.value * _MASS_TO_MG[self.unit], "mg"
+        return self.value, self.unit
+
+    def __str__(self) -> str:
+        return f"{self.value:g} {self.unit}"
+
+
+def canonical_unit(unit: str) -> str:
+    return "mg" if unit in _MASS_TO_MG else unit
+
+
+def to_canonical(value: float, unit: str) -> float:
+    return value * _MASS_TO_MG.get(unit, 1.0)
+
+
+@dataclass(frozen=True)
+class PediatricLimits:
+    unit: str
+    max_single_per_kg: float | None
+    max_daily_per_kg: float | None
+    max_single: Quantity | None  # absolute cap
+    max_daily: Quantity | None
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    route: str
+    severity: str
+    note: str
+
+
+@dataclass(frozen=True)
+class RenalRule:
+    below: float  # applies when eGFR/CrCl < below
+    severity: str
+    action: str
+    basis: str  # "eGFR" or "CrCl"
+    note: str
+    max_daily: Quantity | None
+
+
+@dataclass(frozen=True)
+class AgeRule:
+    below: float | None  # applies when age < below (years)
+    from_age: float | None  # applies when age >= from_age
+    severity: str
+    note: str
+
+    def applies(self, age: float) -> bool:
+        if self.below is not None:
+            return age < self.below
+        return self.from_age is not None and age >= self.from_age
+
+
+@dataclass(frozen=True)
+class Drug:
+    generic: str
+    brands: tuple[str, ...]
+    synonyms: tuple[str, ...]
+    classes: frozenset[str]
+    routes: tuple[str, ...]
+    components: tuple[str, ...]
+    high_alert_class: str | None
+    high_alert_routes: tuple[str, ...]
+    max_single: Quantity | None
+    max_daily: Quantity | None
+    pediatric: PediatricLimits | None
+    schedule: str | None  # "weekly" when the drug must not be dosed daily
+    schedule_note: str
+    forbidden_routes: tuple[RouteRule, ...]
+    renal: tuple[RenalRule, ...]  # sorted by threshold, highest first
+    pregnancy: RouteRule | None  # route field unused: severity + note
+    age: tuple[AgeRule, ...]
+    note: str
+    source: tuple[str, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.generic, *self.brands, *self.synonyms)
+
+
+@dataclass(frozen=True)
+class Interaction:
+    a: str  # generic name or "class:NAME"
+    b: str
+    severity: str
+    effect: str
+    management: str
+    source: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CrossReactivity:
+    drug_class: str
+    level: str
+    severity: str  # "none" documents a negligible cross-reactivity (no finding)
+    note: str
+
+
+@dataclass(frozen=True)
+class AllergyClass:
+    id: str
+    label: str
+    names: tuple[str, ...]
+    member_classes: frozenset[str]
+    cross_reactive: tuple[CrossReactivity, ...]
+    source: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)  # identity hash: compiled regexes are cached per Knowledge
+class Knowledge:
+    version: str
+    drugs: dict[str, Drug]  # generic -> Drug
+    names: dict[str, str]  # normalized name -> generic, or "class:NAME" for a class term ("NSAIDs")
+    classes: frozenset[str]
+    interactions: tuple[Interaction, ...]
+    allergy_classes: tuple[AllergyClass, ...]
+    allergy_names: dict[str, str]  # normalized allergy-class name -> class id
+    refs: tuple[str, ...]  # pack refs, e.g. "formulary@2026.11.0"
+
+    @property
+    def source(self) -> str:
+        return f"formulary@{self.version}"
+
+
+# --- validation helpers -----------------------------------------------------------------------------
+
+class _Checker:
+    def __init__(self, origin: str):
+        self.origin = origin
+
+    def fail(self, where: str, msg: str) -> PackError:
+        return PackError(f"{self.origin}: {where}: {msg}")
+
+    def obj(self, v: Any, where: str) -> dict:
+        if not isinstance(v, dict):
+            raise self.fail(where, "must be an object")
+        return v
+
+    def text(self, d: dict, key: str, where: str, *, required: bool = True) -> str:
+        v = d.get(key)
+        if v is None and not required:
+            return ""
+        if not isinstance(v, str) or not v.strip():
+            raise self.fail(where, f"field {key!r} must be a non-empty string")
+        return v
+
+    def strings(self, d: dict, key: str, where: str, *, required: bool = False) -> tuple[str, ...]:
+        v = d.get(key, None)
+        if v is None:
+            if required:
+                raise self.fail(where, f"missing field {key!r}")
+            return ()
+        if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v):
+            raise self.fail(where, f"field {key!r} must be a list of non-empty strings")
+        return tuple(v)
+
+    def number(self, d: dict, key: str, where: str, *, required: bool = True) -> float | None:
+        v = d.get(key)
+        if v is None and not required:
+            return None
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            raise self.fail(where, f"field {key!r} must be a positive number, got {v!r}")
+        return float(v)
+
+    def quantity(self, d: dict, key: str, where: str) -> Quantity | None:
+        v = d.get(key)
+        if v is None:
+            return None
+        q = self.obj(v, f"{where}.{key}")
+        value = self.number(q, "value", f"{where}.{key}")
+        unit = q.get("unit")
+        if unit not in UNITS:
+            raise self.fail(f"{where}.{key}", f"unit {unit!r} is not one of {', '.join(UNITS)}")
+        assert value is not None
+        return Quantity(value, unit)
+
+    def severity(self, d: dict, where: str, allowed: tuple[str, ...] = SEVERITIES) -> str:
+        s = d.get("severity")
+        if s not in allowed:
+            raise self.fail(where, f"severity {s!r} is not one of {', '.join(allowed)}")
+        return s
+
+    def route(self, r: Any, where: str) -> str:
+        if r not in ROUTES:
+            raise self.fail(where, f"route {r!r} is not one of {', '.join(sorted(ROUTES))}")
+        return r
+
+
+def _check_single_daily(c: _Checker, single: Quantity | None, daily: Quantity | None, where: str) -> None:
+    if single and daily:
+        if canonical_unit(single.unit) != canonical_unit(daily.unit):
+            raise c.fail(where, f"max single ({single}) and max daily ({daily}) use incompatible units")
+        if single.canonical()[0] > daily.canonical()[0]:
+            raise c.fail(where, f"max single dose {single} exceeds max daily dose {daily}")
+
+
+def _parse_drug(c: _Checker, raw: Any, i: int) -> Drug:
+    e = c.obj(raw, f"entry {i}")
+    generic = c.text(e, "generic", f"entry {i}")
+    w = f"drug {generic!r}"
+    classes = c.strings(e, "classes", w, required=True)
+    if not classes:
+        raise c.fail(w, "needs at least one class")
+    routes = tuple(c.route(r, w) for r in c.strings(e, "routes", w, required=True))
+    ha = e.get("high_alert")
+    if not isinstance(ha, bool):
+        raise c.fail(w, f"field 'high_alert' must be true or false, got {ha!r}")
+    ha_class, ha_routes = None, ()
+    if ha:
+        ha_class = c.text(e, "ismp_class", w)
+        ha_routes = tuple(c.route(r, w) for r in c.strings(e, "high_alert_routes", w))
+    elif "ismp_class" in e or "high_alert_routes" in e:
+        raise c.fail(w, "'ismp_class'/'high_alert_routes' given but 'high_alert' is false")
+    adult = c.obj(e.get("adult", {}), f"{w}.adult")
+    max_single = c.quantity(adult, "max_single", f"{w}.adult")
+    max_daily = c.quantity(adult, "max_daily", f"{w}.adult")
+    _check_single_daily(c, max_single, max_daily, f"{w}.adult")
+    ped = None
+    if "pediatric" in e:
+        p = c.obj(e["pediatric"], f"{w}.pediatric")
+        unit = p.get("unit")
+        if unit not in UNITS:
+            raise c.fail(f"{w}.pediatric", f"unit {unit!r} is not one of {', '.join(UNITS)}")
+        ped = PediatricLimits(
+            unit=unit,
+            max_single_per_kg=c.number(p, "max_single_per_kg", f"{w}.pediatric", required=False),
+            max_daily_per_kg=c.number(p, "max_daily_per_kg", f"{w}.pediatric", required=False),
+            max_single=c.quantity(p, "max_single", f"{w}.pediatric"),
+            max_daily=c.quantity(p, "max_daily", f"{w}.pediatric"),
+        )
+        if ped.max_single_per_kg and ped.max_daily_per_kg and ped.max_single_per_kg > ped.max_daily_per_kg:
+            raise c.fail(f"{w}.pediatric", "max single mg/kg exceeds max daily mg/kg")
+        _check_single_daily(c, ped.max_single, ped.max_daily, f"{w}.pediatric")
+    schedule, schedule_note = None, ""
+    if "frequency" in e:
+        f = c.obj(e["frequency"], f"{w}.frequency")
+        schedule = f.get("schedule")
+        if schedule not in SCHEDULES:
+            raise c.fail(f"{w}.frequency", f"schedule {schedule!r} is not one of {', '.join(SCHEDULES)}")
+        schedule_note = c.text(f, "note", f"{w}.frequency")
+    forbidden = []
+    for j, r in enumerate(e.get("forbidden_routes", [])):
+        r = c.obj(r, f"{w}.forbidden_routes[{j}]")
+        forbidden.append(RouteRule(c.route(r.get("route"), f"{w}.forbidden_routes[{j}]"), c.severity(r, f"{w}.forbidden_routes[{j}]"),
+                                   c.text(r, "note", f"{w}.forbidden_routes[{j}]")))
+    renal = []
+    for j, r in enumerate(e.get("renal", [])):
+        rw = f"{w}.renal[{j}]"
+        r = c.obj(r, rw)
+        action = r.get("action")
+        if action not in RENAL_ACTIONS:
+            raise c.fail(rw, f"action {action!r} is not one of {', '.join(RENAL_ACTIONS)}")
+        basis = r.get("basis")
+        if basis not in ("eGFR", "CrCl"):
+            raise c.fail(rw, f"basis {basis!r} must be 'eGFR' or 'CrCl'")
+        below = c.number(r, "below", rw)
+        assert below is not None
+        md = c.quantity(r, "max_daily", rw)
+        if md and max_daily and md.canonical()[0] > max_daily.canonical()[0]:
+            raise c.fail(rw, f"renal max daily {md} exceeds the adult max daily {max_daily}")
+        renal.append(RenalRule(below, c.severity(r, rw), action, basis, c.text(r, "note", rw), md))
+    renal.sort(key=lambda r: -r.below)
+    pregnancy = None
+    if "pregnancy" in e:
+        p = c.obj(e["pregnancy"], f"{w}.pregnancy")
+        pregnancy = RouteRule("", c.severity(p, f"{w}.pregnancy"), c.text(p, "note", f"{w}.pregnancy"))
+    ages = []
+    for j, a in enumerate(e.get("age", [])):
+        aw = f"{w}.age[{j}]"
+        a = c.obj(a, aw)
+        below, frm = a.get("below"), a.get("from")
+        if (below is None) == (frm is None):
+            raise c.fail(aw, "needs exactly one of 'below' or 'from' (years)")
+        ages.append(AgeRule(c.number(a, "below", aw, required=False), c.number(a, "from", aw, required=False),
+                            c.severity(a, aw), c.text(a, "note", aw)))
+    return Drug(
+        generic=generic, brands=c.strings(e, "brands", w), synonyms=c.strings(e, "synonyms", w),
+        classes=frozenset(classes), routes=routes, components=c.strings(e, "components", w),
+        high_alert_class=ha_class, high_alert_routes=ha_routes, max_single=max_single, max_daily=max_daily,
+        pediatric=ped, schedule=schedule, schedule_note=schedule_note, forbidden_routes=tuple(forbidden),
+        renal=tuple(renal), pregnancy=pregnancy, age=tuple(ages), note=c.text(e, "note", w, required=False),
+        source=tuple(e["source"] if isinstance(e["source"], list) else [e["source"]]),
+    )
+
+
+def build_knowledge(formulary: Any, interactions: Any, allergy: Any) -> Knowledge:
+    """Validate the three packs' raw JSON together; raises PackError naming the first problem."""
+    fp = parse_pack(formulary, "formulary pack")
+    ip = parse_pack(interactions, "interactions pack")
+    ap = parse_pack(allergy, "allergy_classes pack")
+    for pack, name in ((fp, "formulary"), (ip, "interactions"), (ap, "allergy_classes")):
+        if pack.name != name:
+            raise PackError(f"{name} pack: header names pack {pack.name!r}")
+    if not fp.version == ip.version == ap.version:
+        raise PackError(f"medication packs disagree on version: formulary {fp.version}, interactions {ip.version}, "
+                        f"allergy_classes {ap.version}")
+    c = _Checker("formulary pack")
+    drugs: dict[str, Drug] = {}
+    names: dict[str, str] = {}
+    for i, raw in enumerate(fp.entries):
+        drug = _parse_drug(c, raw, i)
+        if drug.generic in drugs:
+            raise c.fail(f"entry {i}", f"duplicate generic name {drug.generic!r}")
+        for n in drug.names:
+            key = normalize_name(n)
+            if key in names and names[key] != drug.generic:
+                raise c.fail(f"drug {drug.generic!r}", f"name {n!r} is already used by {names[key]!r}")
+            names[key] = drug.generic
+        drugs[drug.generic] = drug
+    for d in drugs.values():
+        for comp in d.components:
+            if comp not in drugs:
+                raise c.fail(f"drug {d.generic!r}", f"component {comp!r} is not a formulary drug")
+    classes = frozenset(k for d in drugs.values() for k in d.classes)
+    terms = fp.raw.get("class_terms", {})
+    if not isinstance(terms, dict):
+        raise c.fail("class_terms", "must be an object of class -> list of names")
+    for cls, words in terms.items():
+        if cls not in classes:
+            raise c.fail("class_terms", f"unknown drug class {cls!r}")
+        for n in c.strings(terms, cls, "class_terms", required=True):
+            key = normalize_name(n)
+            if key in names and names[key] != f"class:{cls}":
+                raise c.fail("class_terms", f"term {n!r} for class {cls!r} is already used by {names[key]!r}")
+            names[key] = f"class:{cls}"
+
+    ci = _Checker("interactions pack")
+
+    def ref(v: Any, where: str) -> str:
+        if not isinstance(v, str) or not v:
+            raise ci.fail(where, "must name a drug or 'class:NAME'")
+        if v.startswith("class:"):
+            if v[6:] not in classes:
+                raise ci.fail(where, f"unknown drug class {v[6:]!r}")
+        elif v not in drugs:
+            raise ci.fail(where, f"unknown drug {v!r}")
+        return v
+
+    inter = []
+    seen = set()
+    for i, raw in enumerate(ip.entries):
+        e = ci.obj(raw, f"entry {i}")
+        a, b = ref(e.get("a"), f"entry {i}.a"), ref(e.get("b"), f"entry {i}.b")
+        key = frozenset((a, b)) if a != b else frozenset((a,))
+        if key in seen:
+            raise ci.fail(f"entry {i}", f"duplicate interaction {a} + {b}")
+        seen.add(key)
+        src = e["source"]
+        inter.append(Interaction(a, b, ci.severity(e, f"entry {i}"), ci.text(e, "effect", f"entry {i}"),
+                                 ci.text(e, "management", f"entry {i}"), tuple(src if isinstance(src, list) else [src])))
+
+    ca = _Checker("allergy_classes pack")
+    allergies, allergy_names = [], {}
+    for i, raw in enumerate(ap.entries):
+        e = ca.obj(raw, f"entry {i}")
+        cid = ca.text(e, "id", f"entry {i}")
+        w = f"allergy class {cid!r}"
+        members = ca.strings(e, "member_classes", w, required=True)
+        for m in members:
+            if m not in classes:
+                raise ca.fail(w, f"member class {m!r} is not a formulary drug class")
+        cross = []
+        for j, x in enumerate(e.get("cross_reactive", [])):
+            x = ca.obj(x, f"{w}.cross_reactive[{j}]")
+            dc = x.get("drug_class")
+            if dc not in classes:
+                raise ca.fail(f"{w}.cross_reactive[{j}]", f"drug class {dc!r} is not a formulary drug class")
+            cross.append(CrossReactivity(dc, ca.text(x, "level", f"{w}.cross_reactive[{j}]"),
+                                         ca.severity(x, f"{w}.cross_reactive[{j}]", CROSS_SEVERITIES),
+                                         ca.text(x, "note", f"{w}.cross_reactive[{j}]")))
+        for n in ca.strings(e, "names", w, required=True):
+            key = normalize_name(n)
+            if key in allergy_names:
+                raise ca.fail(w, f"name {n!r} is already used by allergy class {allergy_names[key]!r}")
+            allergy_names[key] = cid
+        src = e["source"]
+        allergies.append(AllergyClass(cid, ca.text(e, "label", w), ca.strings(e, "names", w), frozenset(members),
+                                      tuple(cross), tuple(src if isinstance(src, list) else [src])))
+    return Knowledge(version=fp.version, drugs=drugs, names=names, classes=classes, interactions=tuple(inter),
+                     allergy_classes=tuple(allergies), allergy_names=allergy_names,
+                     refs=tuple(p.ref for p in (fp, ip, ap)))
+
+
+@lru_cache(maxsize=1)
+def load_knowledge() -> Knowledge:
+    """The shipped medication packs, validated once per process."""
+    packs: list[Pack] = [load_pack(n) for n in ("formulary", "interactions", "allergy_classes")]
+    return build_knowledge(*(p.raw for p in packs))
