@@ -1,0 +1,71 @@
+"""Held-out recall / false-positive rate of the ``adversarial_input`` signal.
+
+Recomputes everything from the benchmark files (read in place, never copied): the held-out 30 % of the
+deterministic sha256 split used by ``tools/train_adversarial.py`` is embedded with the demo model and
+scored by the shipped classifier and by the rule layer. Baseline measured in the same run: rules alone.
+Data location: env ``SAFEMED_BENCHMARKS`` or ``../shared/benchmarks`` beside the repo root.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+TITLE = "adversarial_input: held-out harmful recall and benign false-positive rate"
+
+
+def _trainer():
+    spec = importlib.util.spec_from_file_location("train_adversarial", REPO / "tools" / "train_adversarial.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses need the module registered
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _rate(mask: np.ndarray, sel: np.ndarray) -> float:
+    return float(mask[sel].mean()) if sel.any() else float("nan")
+
+
+def run() -> dict:
+    T = _trainer()
+    bench = T.find_benchmarks()
+    if bench is None:
+        return {"title": TITLE, "rows": [{"metric": "held-out evaluation (../shared/benchmarks)", "value": "data not found",
+                                          "target": "data present", "pass": None}]}
+    from safemed_desktop.signals import adversarial
+    from safemed_desktop.signals.embeddings import get_embedder
+
+    ex = [e for e in T.load_examples(bench) if not T.is_train(e.text)]
+    texts = [e.text for e in ex]
+    y = np.array([e.label for e in ex])
+    src = np.array([e.source for e in ex])
+    clf = adversarial.load_classifier()
+    emb = get_embedder()
+    if emb.sha256 != clf.embedding_model_sha256:
+        return {"title": TITLE, "rows": [{"metric": "classifier / embedding model sha256", "value": "mismatch",
+                                          "target": "match", "pass": False}]}
+    prob = clf.probability(emb.embed(texts))
+    clf_hit = prob >= clf.threshold
+    rule_hit = np.array([any(h.strong for h in adversarial.match_rules(t)) for t in texts])
+    any_rule = np.array([bool(adversarial.match_rules(t)) for t in texts])
+    alert = clf_hit | rule_hit
+    harmful, pub, hw = y == 1, src == "pubmedqa", src == "handwritten"
+    rec = _rate(alert, harmful)
+    base = _rate(rule_hit, harmful)
+    fpr_pub, fpr_hw = _rate(alert, pub), _rate(alert, hw)
+    rows = [
+        {"metric": f"held-out harmful recall, signal alert (n={int(harmful.sum())})", "value": rec, "target": ">= 0.85", "pass": rec >= 0.85},
+        {"metric": "held-out harmful recall, rules alone (baseline)", "value": base, "target": "signal > baseline", "pass": rec > base},
+        {"metric": "held-out harmful recall, classifier alone", "value": _rate(clf_hit, harmful), "target": "-", "pass": None},
+        {"metric": f"held-out FPR PubMedQA, alert (n={int(pub.sum())})", "value": fpr_pub, "target": "<= 0.05", "pass": fpr_pub <= 0.05},
+        {"metric": f"held-out FPR hand-written hard negatives (n={int(hw.sum())})", "value": fpr_hw, "target": "<= 0.05", "pass": fpr_hw <= 0.05},
+        {"metric": "held-out benign rate of any rule hit (alert or caution)", "value": _rate(any_rule, y == 0), "target": "-", "pass": None},
+        {"metric": "classifier threshold (chosen by CV on train)", "value": float(clf.threshold), "target": "-", "pass": None},
+    ]
+    for cat, r in sorted(clf.meta.get("loco_recall", {}).items()):
+        rows.append({"metric": f"leave-one-category-out recall {cat} (training run)", "value": float(r), "target": "-", "pass": None})
+    return {"title": TITLE, "rows": rows, "classifier": clf.meta.get("version"), "n_heldout": len(ex)}
