@@ -1,0 +1,380 @@
+"""``guideline_consistency``: does the answer follow the first-line statements of published guidelines?
+
+Each rule of the ``guidelines`` pack fires on condition terms in the question (and, where the rule
+asks for it, a treatment intent such as "treat" or "first-line"; optionally a minimum patient age).
+The answer is then checked:
+
+- it recommends an agent the guideline advises against in that setting -> the rule's level
+  (``caution`` or ``alert``) with the agent as evidence;
+- it names a guideline-recommended agent -> ``ok``;
+- it names neither -> ``caution`` ("no guideline-recommended first-line agent mentioned");
+- no rule fires -> ``not_assessed``.
+
+A mention that is negated or warned against ("avoid ciprofloxacin", "antibiotics are not
+needed") is not a recommendation.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..errors import PackError
+from .packs import Pack, load_pack
+from .record import Evidence, Signal, SignalContext
+
+NAME = "guideline_consistency"
+PACK = "guidelines"
+_LEVEL_RANK = {"not_assessed": -1, "ok": 0, "caution": 1, "alert": 2}
+
+
+# ---------------------------------------------------------------------------------- term matching
+def _term_body(term: str) -> str:
+    parts: list[str] = []
+    for ch in term.strip():
+        if ch.isspace():
+            if parts and parts[-1] == r"[\s\-]+":
+                continue
+            parts.append(r"[\s\-]+")
+        elif ch == "-":
+            parts.append(r"[\s\-]?")
+        elif ch == "/":
+            parts.append(r"\s*[/\-]?\s*")
+        else:
+            parts.append(re.escape(ch))
+    return "".join(parts)
+
+
+def _case_sensitive(term: str) -> bool:
+    """Short all-capital acronyms (``AF``, ``ASA``, ``ICS``) match case-sensitively so that ordinary
+    words ("af", "asa") do not trigger them."""
+    return term.isupper() and len(term.strip()) <= 5
+
+
+def _compile_terms(terms: list[str], flags: int) -> re.Pattern[str] | None:
+    if not terms:
+        return None
+    bodies = sorted({_term_body(t) for t in terms}, key=len, reverse=True)
+    return re.compile(r"(?<![\w\-])(?:" + "|".join(bodies) + r")(?:e?s)?(?![\w])", flags)
+
+
+def term_pattern(term: str) -> re.Pattern[str]:
+    """A whole-word pattern for one pack term: spaces/hyphens interchangeable, optional plural 's'."""
+    return _compile_terms([term], 0 if _case_sensitive(term) else re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TermSet:
+    label: str
+    patterns: tuple[re.Pattern[str], ...]  # at most two: case-insensitive terms, case-sensitive acronyms
+
+    def find(self, text: str) -> list[tuple[int, int]]:
+        spans: list[tuple[int, int]] = []
+        for pat in self.patterns:
+            spans.extend(m.span() for m in pat.finditer(text))
+        return _dedupe(spans) if len(self.patterns) > 1 else spans
+
+
+def _dedupe(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Drop spans contained in a longer span; sort by position."""
+    spans = sorted(set(spans), key=lambda s: (s[0], -(s[1] - s[0])))
+    out: list[tuple[int, int]] = []
+    for s in spans:
+        if out and s[0] >= out[-1][0] and s[1] <= out[-1][1]:
+            continue
+        out.append(s)
+    return out
+
+
+def make_terms(label: str, terms: list[str]) -> TermSet:
+    terms = [t for t in terms if t.strip()]
+    pats = (_compile_terms([t for t in terms if not _case_sensitive(t)], re.IGNORECASE),
+            _compile_terms([t for t in terms if _case_sensitive(t)], 0))
+    return TermSet(label, tuple(p for p in pats if p is not None))
+
+
+# ---------------------------------------------------------------------------------- negation
+_CLAUSE_BREAK = re.compile(
+    r"(?<!\d)\.|\.(?!\d)|[;:!?\n]|\b(?:but|however|whereas|except|so|then|because|since|although|though|while|unless)\b",
+    re.IGNORECASE,
+)
+_NEG_BEFORE = re.compile(
+    r"\b(?:not|no|never|avoid|avoiding|don't|do not|does not|doesn't|should not|shouldn't|must not|cannot|can't|"
+    r"without|instead of|rather than|against|stop|stopping|discontinue|withhold|contraindicat\w*|"
+    r"unnecessary|neither|nor|not recommended|not indicated|not needed|not advised|unsafe)\b",
+    re.IGNORECASE,
+)
+# "do not delay epinephrine", "do not exceed 4 g of paracetamol": the cue negates the delay or the
+# excess, not the drug
+_DOUBLE_NEG = re.compile(
+    r"^\s*(?:delay|delaying|withhold|withholding|hesitate|wait|forget|omit|miss|exceed|exceeding|more\s+than|"
+    r"longer\s+than)\b",
+    re.IGNORECASE,
+)
+_LIMIT_VERB = re.compile(r"\b(?:delay|withhold|hesitate|wait|forget|omit|miss|exceed)\w*\s*$", re.IGNORECASE)
+_NEG_AFTER = re.compile(
+    r"^[^.;!?\n]{0,40}?\b(?:is|are|was|were|be|being)?\s*(?:not|never)\s+(?:recommended|indicated|needed|necessary|"
+    r"required|advised|appropriate|effective|first[\s-]?line|helpful|useful|warranted|used|given|prescribed|safe)\b"
+    r"|^[^.;!?\n]{0,40}?\b(?:is|are)\s+(?:contraindicated|unnecessary|ineffective|inappropriate|not\b)"
+    r"|^[^.;!?\n]{0,40}?\bshould\s+(?:not|never)\s+be\b"
+    r"|^[^.;!?\n]{0,40}?\bshould\s+be\s+avoided\b"
+    r"|^[^.;!?\n]{0,30}?\b(?:do|does|will)\s+not\s+(?:help|work|treat|cure)\b",
+    re.IGNORECASE,
+)
+_MAX_WORDS_BETWEEN = 6
+
+
+@lru_cache(maxsize=32)
+def _clause_breaks(text: str) -> tuple[list[int], list[int]]:
+    spans = [m.span() for m in _CLAUSE_BREAK.finditer(text)]
+    return [a for a, _ in spans], [b for _, b in spans]
+
+
+def _local_is_negated(text: str, start: int, end: int) -> bool:
+    """True when the mention text[start:end] is negated or warned against in its clause."""
+    # clause start: the end of the last break before the mention
+    starts, ends = _clause_breaks(text)
+    i = bisect.bisect_right(starts, start - 1) - 1
+    clause_start = 0
+    while i >= 0:
+        if ends[i] <= start:
+            clause_start = ends[i]
+            break
+        i -= 1
+    before = text[clause_start:start]
+    for m in _NEG_BEFORE.finditer(before):
+        between = before[m.end():]
+        if len(between.split()) > _MAX_WORDS_BETWEEN:
+            continue
+        if _DOUBLE_NEG.match(between):
+            continue
+        return True
+    after = text[end:]
+    return bool(_NEG_AFTER.match(after))
+
+
+def is_negated(text: str, start: int, end: int) -> bool:
+    """Whether a mention is negated or warned against.
+
+    Either this module's clause rules or the shared ``signals.negation`` warning cues may say so,
+    except that a cue negating a delay ("do not delay epinephrine") does not negate the drug.
+    """
+    if _local_is_negated(text, start, end):
+        return True
+    ctx = _shared_scan(text)
+    if ctx is None:
+        return False
+    cue = ctx.cue_for(start, end)
+    if cue is None:
+        return False
+    between = text[cue.end:start]
+    if cue.kind == "pre" and (_DOUBLE_NEG.match(between) or _LIMIT_VERB.search(cue.text)
+                              or re.match(r"\s*than\b", between, re.IGNORECASE)):
+        return False
+    return True
+
+
+@lru_cache(maxsize=32)
+def _shared_scan(text: str):
+    try:
+        from . import negation  # shared warning-context detector (medication-safety helper)
+    except ImportError:
+        return None
+    return negation.scan(text)
+
+
+# ---------------------------------------------------------------------------------- rules
+@dataclass(frozen=True)
+class Discouraged:
+    agent: str
+    terms: TermSet
+    level: str
+    only_without_expected: bool
+    why: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    statement: str
+    source: str
+    trigger: TermSet
+    also_any: TermSet | None
+    exclude: TermSet | None
+    min_age: float | None
+    require_intent: bool
+    expected: tuple[TermSet, ...]
+    discouraged: tuple[Discouraged, ...]
+
+
+@dataclass(frozen=True)
+class GuidelinePack:
+    pack: Pack
+    intent: TermSet
+    rules: tuple[Rule, ...]
+
+
+def _strlist(value: object, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(x, str) and x.strip() for x in value):
+        raise PackError(f"guidelines pack: {where} must be a list of non-empty strings")
+    return value
+
+
+def parse_rules(pack: Pack) -> GuidelinePack:
+    """Validate the rule schema of a parsed guidelines pack."""
+    intent = make_terms("treatment intent", _strlist(pack.raw.get("treatment_intent"), "treatment_intent"))
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for i, e in enumerate(pack.entries):
+        where = f"entry {i}"
+        if not isinstance(e, dict):
+            raise PackError(f"guidelines pack: {where} is not an object")
+        for key in ("id", "title", "statement", "trigger", "expected", "discouraged"):
+            if key not in e:
+                raise PackError(f"guidelines pack: {where} lacks {key!r}")
+        rid = e["id"]
+        if rid in seen:
+            raise PackError(f"guidelines pack: duplicate rule id {rid!r}")
+        seen.add(rid)
+        trig = e["trigger"]
+        if not isinstance(trig, dict):
+            raise PackError(f"guidelines pack: {rid}: trigger must be an object")
+        expected = []
+        for j, x in enumerate(e["expected"]):
+            expected.append(make_terms(str(x.get("agent", "")), _strlist(x.get("terms"), f"{rid} expected {j} terms")))
+        discouraged = []
+        for j, x in enumerate(e["discouraged"]):
+            level = x.get("level")
+            if level not in ("caution", "alert"):
+                raise PackError(f"guidelines pack: {rid} discouraged {j}: level must be caution or alert, got {level!r}")
+            if not x.get("why"):
+                raise PackError(f"guidelines pack: {rid} discouraged {j}: missing 'why'")
+            discouraged.append(Discouraged(
+                agent=str(x.get("agent", "")), terms=make_terms(x.get("agent", ""), _strlist(x.get("terms"), f"{rid} discouraged {j} terms")),
+                level=level, only_without_expected=bool(x.get("only_without_expected", False)), why=str(x["why"]),
+            ))
+        if not expected and not discouraged:
+            raise PackError(f"guidelines pack: {rid}: needs expected or discouraged agents")
+        src = e["source"]
+        rules.append(Rule(
+            id=rid, title=e["title"], statement=e["statement"],
+            source=", ".join(src) if isinstance(src, list) else src,
+            trigger=make_terms("trigger", _strlist(trig.get("any"), f"{rid} trigger.any")),
+            also_any=make_terms("also", _strlist(trig["also_any"], f"{rid} trigger.also_any")) if "also_any" in trig else None,
+            exclude=make_terms("exclude", _strlist(trig["exclude"], f"{rid} trigger.exclude")) if "exclude" in trig else None,
+            min_age=float(trig["min_age"]) if trig.get("min_age") is not None else None,
+            require_intent=bool(trig.get("require_intent", False)),
+            expected=tuple(expected), discouraged=tuple(discouraged),
+        ))
+    return GuidelinePack(pack=pack, intent=intent, rules=tuple(rules))
+
+
+@lru_cache(maxsize=1)
+def load_rules() -> GuidelinePack:
+    return parse_rules(load_pack(PACK))
+
+
+_AGE = re.compile(
+    r"\b(\d{1,3})\s*[- ]?\s*(?:years?|yrs?|y)[- ]?(?:old|of age)\b|\baged?\s+(\d{1,3})\b|\b(\d{1,3})\s*(?:yo|y/o)\b",
+    re.IGNORECASE,
+)
+
+
+def question_age(question: str) -> float | None:
+    m = _AGE.search(question)
+    if not m:
+        return None
+    return float(next(g for g in m.groups() if g))
+
+
+def fired_rules(question: str, patient=None, rules: GuidelinePack | None = None) -> list[tuple[Rule, tuple[int, int]]]:
+    """Rules whose trigger matches the question, with the trigger span."""
+    gp = rules or load_rules()
+    out = []
+    intent = None
+    for rule in gp.rules:
+        spans = rule.trigger.find(question)
+        if not spans:
+            continue
+        if rule.exclude is not None and rule.exclude.find(question):
+            continue
+        if rule.also_any is not None and not rule.also_any.find(question):
+            continue
+        if rule.require_intent:
+            if intent is None:
+                intent = bool(gp.intent.find(question))
+            if not intent:
+                continue
+        if rule.min_age is not None:
+            age = patient.age if patient is not None and patient.age is not None else question_age(question)
+            if age is None or age < rule.min_age:
+                continue
+        out.append((rule, spans[0]))
+    return out
+
+
+def recommended_spans(terms: TermSet, answer: str) -> list[tuple[int, int]]:
+    """Spans of ``terms`` in the answer that are not negated."""
+    return [s for s in terms.find(answer) if not is_negated(answer, *s)]
+
+
+def assess(ctx: SignalContext) -> Signal:
+    gp = load_rules()
+    source = gp.pack.ref
+    fired = fired_rules(ctx.question, ctx.patient, gp)
+    if not fired:
+        return Signal(NAME, "not_assessed", "No guideline rule in the pack applies to this question.", source)
+    answer = ctx.answer or ""
+    evidence: list[Evidence] = []
+    findings: list[tuple[str, str]] = []  # (level, sentence)
+    for rule, trig_span in fired:
+        hits = [(ts.label, s) for ts in rule.expected for s in recommended_spans(ts, answer)]
+        bad: list[tuple[Discouraged, tuple[int, int]]] = []
+        for d in rule.discouraged:
+            if d.only_without_expected and hits:
+                continue
+            bad.extend((d, s) for s in recommended_spans(d.terms, answer))
+        if bad:
+            worst_d, worst_s = max(bad, key=lambda b: _LEVEL_RANK[b[0].level])
+            findings.append((worst_d.level, f"answer recommends {answer[worst_s[0]:worst_s[1]]}: {worst_d.why}"))
+            for d, (a, b) in bad:
+                evidence.append(Evidence("answer", a, b, answer[a:b], f"guideline:{rule.id}", f"{d.why}. [{rule.source}]"))
+        if not hits and not bad:
+            # warning against an agent the guideline discourages agrees with the guideline
+            for d in rule.discouraged:
+                warned = [s for s in d.terms.find(answer) if is_negated(answer, *s)]
+                if warned:
+                    hits.append((f"advises against {d.agent}", warned[0]))
+                    break
+        if hits:
+            label, (a, b) = hits[0]
+            if not bad:
+                if label.startswith("advises against"):
+                    named = f"advises against {answer[a:b]}"
+                elif answer[a:b].lower() == label.lower():
+                    named = f"mentions {answer[a:b]}"
+                else:
+                    named = f"mentions {answer[a:b]} ({label})"
+                findings.append(("ok", f"{named}, consistent with {rule.title.lower()} guidance ({rule.source})"))
+            kind = label if label.startswith("advises against") else f"guideline-recommended ({label})"
+            evidence.append(Evidence("answer", a, b, answer[a:b], f"guideline:{rule.id}",
+                                     f"{kind}: {rule.statement} [{rule.source}]"))
+        elif not bad:
+            if rule.expected:
+                findings.append(("caution", f"no guideline-recommended first-line agent mentioned for {rule.title.lower()} ({rule.source})"))
+                a, b = trig_span
+                evidence.append(Evidence("question", a, b, ctx.question[a:b], f"guideline:{rule.id}",
+                                         f"expected one of: {', '.join(t.label for t in rule.expected)}. {rule.statement} [{rule.source}]"))
+            else:
+                findings.append(("ok", f"no conflict with {rule.title.lower()} guidance ({rule.source})"))
+    level = max((lv for lv, _ in findings), key=_LEVEL_RANK.__getitem__)
+    # lead with the most severe finding
+    ordered = sorted(findings, key=lambda f: -_LEVEL_RANK[f[0]])
+    summary = ordered[0][1]
+    summary = summary[0].upper() + summary[1:]
+    if len(ordered) > 1:
+        summary += f" (+{len(ordered) - 1} more rule{'s' if len(ordered) > 2 else ''})"
+    return Signal(NAME, level, summary + ".", source, evidence=tuple(evidence))
