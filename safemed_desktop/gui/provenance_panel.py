@@ -1,0 +1,204 @@
+"""Provenance of one answer: model identity, pack and rubric versions, audits, edit history with a
+diff view, the model version's track record and five-strike status (from ``store.provenance``)."""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QScrollArea, QTextBrowser,
+                               QVBoxLayout, QWidget)
+
+from ..answer import AnswerRecord
+from .diff_view import unified_diff, unified_to_html
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
+
+
+class ProvenancePanel(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.record: AnswerRecord | None = None
+        self.prov: dict[str, Any] | None = None
+        self.model_name: str | None = None
+        outer = QVBoxLayout(self)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        body = QWidget()
+        lay = QVBoxLayout(body)
+        scroll.setWidget(body)
+        outer.addWidget(scroll)
+
+        self.model_box = QGroupBox("Model and versions")
+        form = QFormLayout(self.model_box)
+        self.model_label = QLabel("-")
+        self.sha_label = QLabel("-")
+        self.approval_label = QLabel("-")
+        self.packs_label = QLabel("-")
+        self.packs_label.setWordWrap(True)
+        self.rubric_label = QLabel("-")
+        self.template_label = QLabel("-")
+        for lab, name in ((self.model_label, "Model"), (self.sha_label, "Model sha256 prefix"),
+                          (self.approval_label, "Model approval"), (self.packs_label, "Knowledge pack versions"),
+                          (self.rubric_label, "Rubric version"), (self.template_label, "Prompt template hash")):
+            lab.setAccessibleName(name)
+        form.addRow("Model:", self.model_label)
+        form.addRow("sha256:", self.sha_label)
+        form.addRow("Status:", self.approval_label)
+        form.addRow("Knowledge packs:", self.packs_label)
+        form.addRow("Rubric:", self.rubric_label)
+        form.addRow("Prompt template:", self.template_label)
+        lay.addWidget(self.model_box)
+
+        self.audits_box = QGroupBox("Audits of this answer")
+        al = QVBoxLayout(self.audits_box)
+        self.audits = QTextBrowser()
+        self.audits.setAccessibleName("Audits of this answer")
+        al.addWidget(self.audits)
+        lay.addWidget(self.audits_box)
+
+        self.edits_box = QGroupBox("Edit history")
+        el = QVBoxLayout(self.edits_box)
+        self.edits_label = QLabel("No edits.")
+        self.edits_label.setWordWrap(True)
+        el.addWidget(self.edits_label)
+        row = QHBoxLayout()
+        self.from_version = QComboBox()
+        self.from_version.setAccessibleName("Diff from version")
+        self.to_version = QComboBox()
+        self.to_version.setAccessibleName("Diff to version")
+        fl, tl = QLabel("&From:"), QLabel("&To:")
+        fl.setBuddy(self.from_version)
+        tl.setBuddy(self.to_version)
+        for w in (fl, self.from_version, tl, self.to_version):
+            row.addWidget(w)
+        row.addStretch(1)
+        el.addLayout(row)
+        self.diff = QTextBrowser()
+        self.diff.setAccessibleName("Difference between answer versions")
+        el.addWidget(self.diff)
+        self.from_version.currentIndexChanged.connect(self._show_diff)
+        self.to_version.currentIndexChanged.connect(self._show_diff)
+        lay.addWidget(self.edits_box)
+
+        self.track_box = QGroupBox("Model version track record")
+        tl2 = QVBoxLayout(self.track_box)
+        self.strike_label = QLabel("-")
+        self.strike_label.setWordWrap(True)
+        self.strike_label.setAccessibleName("Five-strike status")
+        self.track = QTextBrowser()
+        self.track.setAccessibleName("Model track record")
+        tl2.addWidget(self.strike_label)
+        tl2.addWidget(self.track)
+        lay.addWidget(self.track_box)
+        self.clear()
+
+    def clear(self) -> None:
+        self.record = None
+        self.prov = None
+        for lab in (self.model_label, self.sha_label, self.approval_label, self.packs_label, self.rubric_label,
+                    self.template_label, self.strike_label):
+            lab.setText("-")
+        self.audits.setPlainText("No answer selected.")
+        self.track.clear()
+        self.diff.clear()
+        self.from_version.clear()
+        self.to_version.clear()
+        self.edits_label.setText("No edits.")
+
+    def set_model_name(self, name: str | None) -> None:
+        self.model_name = name
+
+    def show_record(self, record: AnswerRecord) -> None:
+        """Versions known from the record itself (before the store answers)."""
+        self.record = record
+        m = record.model
+        name = f"{self.model_name} ({m.id})" if self.model_name else m.id
+        self.model_label.setText(name)
+        self.sha_label.setText(m.sha256[:16] if m.sha256 else "-")
+        status = ["approved" if m.approved else "UNAPPROVED"]
+        if m.demo:
+            status.append("demo model - not clinically validated")
+        self.approval_label.setText(", ".join(status))
+        self.packs_label.setText(", ".join(f"{k}@{v}" for k, v in sorted(record.pack_versions.items())) or "-")
+        self.rubric_label.setText(record.rubric or "-")
+        self.template_label.setText(record.prompt_template_hash[:16] or "-")
+
+    def show_provenance(self, prov: dict[str, Any]) -> None:
+        self.prov = prov
+        audits = prov.get("audits", [])
+        if audits:
+            parts = []
+            for a in audits:
+                scores = ", ".join(f"{k}={v}" for k, v in a.get("scores", {}).items())
+                steps = "; ".join(f"step {k}: " + ", ".join(f"{c}={v}" for c, v in s.items())
+                                  for k, s in sorted(a.get("step_scores", {}).items()))
+                flags = ", ".join(a.get("flags", [])) or "none"
+                strike = " <b>[STRIKE]</b>" if a.get("strike") else ""
+                comment = html.escape(a.get("comment") or "")
+                parts.append(f"<p><b>{_when(a.get('created_at'))}</b> by a {html.escape(a.get('clinician_role', '?'))}"
+                             f" ({html.escape(a.get('rubric', ''))}){strike}<br>Scores: {html.escape(scores)}"
+                             + (f"<br>Step scores: {html.escape(steps)}" if steps else "")
+                             + f"<br>Flags: {html.escape(flags)}" + (f"<br>Comment: {comment}" if comment else "")
+                             + "</p>")
+            self.audits.setHtml("".join(parts))
+        else:
+            self.audits.setPlainText("Not audited yet.")
+        acks = prov.get("acknowledgements", [])
+        if acks:
+            self.audits.append("Acknowledged alerts: " + ", ".join(
+                f"{a['signal_name']} ({a['signal_level']}) at {_when(a['created_at'])}" for a in acks))
+
+        history = prov.get("edit_history", [])
+        self._history = {h["version"]: h for h in history}
+        n_edits = max(0, len(history) - 1)
+        self.edits_label.setText("No edits (version 0 is the model's answer)." if not n_edits else
+                                 f"{n_edits} edit(s). " + "; ".join(
+                                     f"v{h['version']} by {h['author_role']} at {_when(h['created_at'])}"
+                                     for h in history[1:]))
+        for combo in (self.from_version, self.to_version):
+            combo.blockSignals(True)
+            combo.clear()
+            for h in history:
+                combo.addItem(f"v{h['version']} ({h['author_role']})", h["version"])
+            combo.blockSignals(False)
+        if history:
+            self.from_version.setCurrentIndex(0)
+            self.to_version.setCurrentIndex(len(history) - 1)
+        self._show_diff()
+
+        strikes = prov.get("strikes", {})
+        count, limit = strikes.get("count", 0), strikes.get("limit", 5)
+        review = strikes.get("under_review")
+        self.strike_label.setText(
+            f"Five-strike rule: {count} of {limit} strikes in the last {strikes.get('window_days', '?')} days - "
+            + ("MARKED FOR EXPERT-PANEL REVIEW" if review else "not under review"))
+        tr = prov.get("track_record", {})
+        rows = []
+        for scope in ("overall", "category"):
+            t = tr.get(scope)
+            if not t:
+                continue
+            label = "All questions" if scope == "overall" else f"Category: {t.get('category') or prov.get('category')}"
+            means = ", ".join(f"{k} {v:.2f}" for k, v in t.get("mean_scores", {}).items()) or "no scores yet"
+            flags = ", ".join(f"{k} x{v}" for k, v in t.get("flag_counts", {}).items()) or "none"
+            rows.append(f"<p><b>{html.escape(label)}</b>: {t.get('audited_answers', 0)} audited answer(s), "
+                        f"{t.get('feedback_count', 0)} feedback record(s)<br>Mean scores: {html.escape(means)}"
+                        f"<br>Flags: {html.escape(flags)}</p>")
+        self.track.setHtml("".join(rows) or "No track record yet.")
+
+    def _show_diff(self) -> None:
+        history = getattr(self, "_history", {})
+        a, b = self.from_version.currentData(), self.to_version.currentData()
+        if a is None or b is None or a not in history or b not in history:
+            self.diff.clear()
+            return
+        ha, hb = history[a], history[b]
+        self.diff.setHtml(unified_to_html(unified_diff(ha["text"], hb["text"], f"v{a} ({ha['author_role']})",
+                                                       f"v{b} ({hb['author_role']})")))
+
+    def audit_count(self) -> int:
+        return len(self.prov.get("audits", [])) if self.prov else 0

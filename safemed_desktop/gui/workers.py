@@ -1,0 +1,217 @@
+"""Threads: the model worker (QThread + QObject that owns the service's model) and the store executor.
+
+The GUI thread never blocks: model loading and generation run on :class:`ModelWorker` in its own
+QThread, results come back as queued signals; store calls (Argon2 unlock, encrypted writes) run on a
+single-worker :class:`StoreExecutor` whose results are delivered back to the GUI thread by a queued
+signal. Stop = ``service.cancel()`` (thread-safe) plus the per-request cancel event.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
+
+from ..config import Config
+from ..inference.events import TokenEvent
+
+log = logging.getLogger(__name__)
+
+
+class StoreExecutor(QObject):
+    """One background thread for every store call; callbacks run on the GUI thread."""
+
+    _delivered = Signal(object, object, object)
+    error = Signal(object)  # an exception no on_error callback handled
+    settled = Signal()  # a submitted call finished and its callback ran (tests wait on this)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="safemed-store")
+        self._delivered.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+        self.pending = 0
+
+    def submit(self, fn: Callable[..., Any], *args: Any, on_done: Callable[[Any], None] | None = None,
+               on_error: Callable[[BaseException], None] | None = None, **kwargs: Any) -> Future:
+        self.pending += 1
+        fut = self._pool.submit(fn, *args, **kwargs)
+        fut.add_done_callback(lambda f: self._delivered.emit(f, on_done, on_error))
+        return fut
+
+    @Slot(object, object, object)
+    def _deliver(self, fut: Future, on_done: Callable | None, on_error: Callable | None) -> None:
+        self.pending -= 1
+        try:
+            exc = fut.exception()
+            if exc is not None:
+                if on_error is not None:
+                    on_error(exc)
+                else:
+                    self.error.emit(exc)
+            elif on_done is not None:
+                on_done(fut.result())
+        finally:
+            self.settled.emit()
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+class ModelWorker(QObject):
+    """Lives on the model thread; owns the SafeMedService and its loaded model."""
+
+    service_ready = Signal(object)  # SafeMedService
+    progress = Signal(str, float)
+    loaded = Signal(object, object)  # (SafeMedService, LoadedModel)
+    load_failed = Signal(object)  # exception
+    token = Signal(object)  # TokenEvent
+    finished = Signal(object)  # AnswerRecord
+    failed = Signal(object)  # exception
+
+    def __init__(self, engine_factory: Any = None):
+        super().__init__()
+        self.engine_factory = engine_factory
+        self.service: Any = None
+
+    def _make_service(self, config: Config | None) -> Any:
+        from ..service import SafeMedService  # imported on this thread: the window shows first
+
+        if self.engine_factory is None:
+            return SafeMedService(config)
+        return SafeMedService(config, engine_factory=self.engine_factory)
+
+    @Slot(object)
+    def create_service(self, config: Config | None) -> None:
+        try:
+            self.service = self._make_service(config)
+        except Exception as exc:  # noqa: BLE001 - reported to the GUI, which shows it
+            self.load_failed.emit(_annotate(exc))
+            return
+        self.service_ready.emit(self.service)
+
+    @Slot(object)
+    def load(self, config: Config | None) -> None:
+        """(Re)load a model. With a new config a fresh service is built; the old one stays on failure."""
+        try:
+            service = self.service if (config is None and self.service is not None) else self._make_service(config)
+            loaded = service.load_model(progress=lambda stage, frac: self.progress.emit(str(stage), float(frac)))
+        except Exception as exc:  # noqa: BLE001
+            self.load_failed.emit(_annotate(exc))
+            return
+        old = self.service
+        if old is not None and old is not service:
+            old_loaded = getattr(old, "loaded", None)
+            if old_loaded is not None:
+                try:
+                    old_loaded.engine.close()
+                except Exception as exc:  # noqa: BLE001 - the new model is live; report the leak
+                    self.failed.emit(_annotate(exc))
+        self.service = service
+        self.loaded.emit(service, loaded)
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """Import and run the trust-signal pipeline once on a dummy text while the clinician is still at
+        the lock screen, so the first answer does not pay one-time costs (imports, pack parsing) that
+        hold the GIL and would stall the GUI thread."""
+        try:
+            from ..signals.pipeline import assess_all
+            from ..signals.record import SignalContext
+
+            assess_all(SignalContext(question="warm-up: paracetamol dose?", answer="Paracetamol 500 mg."))
+        except Exception:  # noqa: BLE001 - only a warm-up: the real call reports its own errors
+            log.warning("signal pipeline warm-up failed", exc_info=True)
+
+    @Slot(str, object, object, object, object)
+    def ask(self, question: str, patient: Any, max_tokens: Any, temperature: Any, cancel: Any) -> None:
+        record = None
+        try:
+            if self.service is None or self.service.loaded is None:
+                from ..errors import ModelError
+
+                raise ModelError("no model is loaded yet", hint="wait for the model to finish loading")
+            for item in self.service.ask(question, patient, max_tokens=max_tokens, temperature=temperature,
+                                         cancel=cancel):
+                if isinstance(item, TokenEvent):
+                    self.token.emit(item)
+                else:
+                    record = item
+            if record is None:
+                raise RuntimeError("the service ended without an answer record")
+        except Exception as exc:  # noqa: BLE001
+            self.failed.emit(_annotate(exc))
+            return
+        self.finished.emit(record)
+
+
+def _annotate(exc: BaseException) -> BaseException:
+    """Keep the traceback text on the exception for the log/stderr (messages stay one line)."""
+    exc.safemed_traceback = "".join(traceback.format_exception(exc))  # type: ignore[attr-defined]
+    return exc
+
+
+class ModelController(QObject):
+    """GUI-thread handle on the model worker: starts the thread, forwards requests, stops generation."""
+
+    _create = Signal(object)
+    _load = Signal(object)
+    _ask = Signal(str, object, object, object, object)
+
+    def __init__(self, engine_factory: Any = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("safemed-model")
+        self.worker = ModelWorker(engine_factory)
+        self.worker.moveToThread(self.thread)
+        self._create.connect(self.worker.create_service, Qt.ConnectionType.QueuedConnection)
+        self._load.connect(self.worker.load, Qt.ConnectionType.QueuedConnection)
+        self._ask.connect(self.worker.ask, Qt.ConnectionType.QueuedConnection)
+        self.worker.service_ready.connect(self._on_service)
+        self.worker.loaded.connect(lambda svc, _lm: self._on_service(svc))
+        self.worker.finished.connect(self._on_done)
+        self.worker.failed.connect(self._on_done)
+        self.service: Any = None
+        self.busy = False
+        self._cancel: threading.Event | None = None
+        self.thread.start()
+
+    def _on_service(self, service: Any) -> None:
+        self.service = service
+
+    def _on_done(self, _obj: Any) -> None:
+        self.busy = False
+        self._cancel = None
+
+    def start(self, config: Config | None) -> None:
+        """Create the service (imports the core on the worker thread), then load the model."""
+        self._create.emit(config)
+        self._load.emit(None)
+
+    def reload(self, config: Config) -> None:
+        self._load.emit(config)
+
+    def ask(self, question: str, patient: Any, max_tokens: int | None = None, temperature: float | None = None) -> None:
+        self.busy = True
+        self._cancel = threading.Event()
+        self._ask.emit(question, patient, max_tokens, temperature, self._cancel)
+
+    def stop(self) -> None:
+        """Stop the running generation (thread-safe: stop flag + llama.cpp abort callback)."""
+        if not self.busy:
+            return
+        if self._cancel is not None:
+            self._cancel.set()
+        if self.service is not None:
+            self.service.cancel()
+
+    def shutdown(self) -> None:
+        self.stop()
+        self.thread.quit()
+        self.thread.wait(30000)
+        service = self.service or self.worker.service
+        if service is not None and getattr(service, "loaded", None) is not None:
+            service.unload_model()  # the model thread has ended: free llama.cpp's memory here
