@@ -25,11 +25,20 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-package: $(STAMP)
+# PyInstaller (the 'build' extra) is installed once, beside the app's own dependencies.
+$(VENV)/.installed-build: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[demo,test,build]'
-	$(BIN)/python packaging/build.py
+	touch $@
 
-package-test: package
+# dist/SafeMed/ (safemed-desktop + safemed) + dist/SafeMed-<version>-<os>-<arch>.tar.gz + dist/SHA256SUMS.
+# No model inside: IT imports the approved one (docs/it-install.md). PACKAGE_FLAGS=--with-demo-model adds the demo.
+package: $(VENV)/.installed-build
+	$(BIN)/python packaging/build.py $(PACKAGE_FLAGS)
+
+# Build with the demo model, unpack the archive elsewhere and run both executables (no network allowed).
+package-test: $(VENV)/.installed-build
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider tests/bundle/test_packaging_spec.py
+	$(BIN)/python packaging/build.py --with-demo-model
 	$(BIN)/python packaging/smoke_test.py
 
 clean:

@@ -136,7 +136,7 @@ def _judge(event: str, args: tuple) -> str | None:
         if family in _ALLOWED_FAMILIES:
             return None
         address = args[1] if len(args) > 1 else None
-        return f"{event.split('.', 1)[1]} on a {_family_name(family)} socket to {address!r}"
+        return f"{event.split('.', 1)[1]} on an {_family_name(family)} socket to {address!r}"
     if event in _ALWAYS_BLOCKED_EVENTS:
         shown = ", ".join(repr(a) for a in args[:2])
         return f"{event}({shown})"
