@@ -243,10 +243,32 @@ class SafeMedService:
             token_texts=tuple(answer_texts),
             expects_reasoning=chat_format == "think-answer",
         )
-        record.signals = assess_all(ctx, precomputed=question_signals)
+        samples = None
+        if self.config.self_consistency_k > 0 and done.finish_reason != "cancelled":
+            samples = self._extra_samples(
+                loaded, messages, self.config.self_consistency_k, max_tokens or self.config.max_tokens, stop
+            )
+        record.signals = assess_all(ctx, precomputed=question_signals, samples=samples)
         after = guard_decision(record.signals, self.config.guard)
         record.answer_collapsed = after.collapse_answer
         yield record
+
+    @staticmethod
+    def _extra_samples(loaded: LoadedModel, messages: list[dict], k: int, max_tokens: int, stop) -> list[str]:
+        """k more answers sampled at temperature >= 0.7 with distinct seeds, for self-consistency."""
+        from .inference.reasoning import parse_output
+
+        answers = []
+        for i in range(k):
+            done = None
+            for event in loaded.engine.stream_chat(messages, max_tokens=max_tokens, temperature=0.8,
+                                                   cancel=stop, seed=1000 + i):
+                if isinstance(event, DoneEvent):
+                    done = event
+            if done is None or done.finish_reason == "cancelled":
+                break
+            answers.append(parse_output(done.text).answer)
+        return answers
 
     def ask_to_end(self, question: str, patient: PatientContext | None = None, **kwargs) -> AnswerRecord:
         """``ask`` without streaming: returns the final record."""

@@ -237,12 +237,14 @@ class Engine:
         max_tokens: int,
         temperature: float,
         cancel: threading.Event | None = None,
+        seed: int | None = None,
     ) -> Iterator[Event]:
         """Stream TokenEvents then one DoneEvent for ``messages`` (chat template applied).
 
         Runs on the iterating thread. Raises (before any event) InputError for bad arguments,
         PromptTooLongError when the prompt leaves no room for the answer, ModelError when the
         engine is closed or already generating. ``max_tokens`` is clipped to the room left.
+        ``seed`` overrides the settings' sampling seed for this call (self-consistency samples).
         """
         self._require_open()
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
@@ -256,7 +258,8 @@ class Engine:
         try:
             self._stop = False
             self._call_cancel = cancel
-            done = yield from self._run(messages, max_tokens, float(temperature))
+            done = yield from self._run(messages, max_tokens, float(temperature),
+                                        self.settings.seed if seed is None else seed)
         finally:
             if self._llm is not None:
                 self._set_abort(False)
@@ -265,7 +268,7 @@ class Engine:
             self._busy.release()
         yield done
 
-    def _run(self, messages: list[dict], max_tokens: int, temperature: float) -> Iterator[TokenEvent]:
+    def _run(self, messages: list[dict], max_tokens: int, temperature: float, seed: int) -> Iterator[TokenEvent]:
         """Yield TokenEvents; return the DoneEvent."""
         t0 = time.perf_counter()
         llm = self._llm
@@ -294,7 +297,7 @@ class Engine:
             decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
             tracker = PhaseTracker()
             feed = tracker.feed
-            llm.set_seed(self.settings.seed)
+            llm.set_seed(seed)
             self._set_abort(True)  # prompt processing can be aborted from here on
             gen = llm.generate(
                 prompt, top_k=TOP_K, top_p=TOP_P, min_p=MIN_P, temp=temperature, repeat_penalty=REPEAT_PENALTY

@@ -119,3 +119,13 @@ def test_cli_process_exit_code_and_one_line_error(safemed_home, tmp_path):
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.startswith("safemed: error:") and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_self_consistency_samples_feed_confidence(safemed_home, capsys, monkeypatch):
+    """With self_consistency_k > 0 the service samples k more answers and confidence reports agreement."""
+    monkeypatch.setenv("SAFEMED_SELF_CONSISTENCY_K", "2")
+    code, rec, _ = ask_json(capsys, "Which vitamin deficiency causes scurvy? A) vitamin C B) vitamin D C) vitamin K")
+    assert code == 0
+    conf = next(s for s in rec["signals"] if s["name"] == "confidence")
+    assert conf["level"] != "not_assessed"
+    assert "agreement across 3 sampled answers" in conf["summary"]

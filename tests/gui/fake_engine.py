@@ -54,7 +54,7 @@ class FakeEngine:
         self._stop = True
 
     def stream_chat(self, messages: list[dict], *, max_tokens: int, temperature: float,
-                    cancel: threading.Event | None = None) -> Iterator[Event]:
+                    cancel: threading.Event | None = None, seed: int | None = None) -> Iterator[Event]:
         if self._closed:
             raise ModelError("the engine is closed")
         self._stop = False
