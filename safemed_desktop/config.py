@@ -17,16 +17,9 @@ import tomli_w
 
 from .errors import ConfigError
 from .paths import Paths, resolve_paths
+from .signals.record import SIGNAL_NAMES
 
-GUARD_SIGNALS = (
-    "confidence",
-    "medication_safety",
-    "adversarial_input",
-    "red_flags",
-    "scope",
-    "guideline_consistency",
-    "reasoning_consistency",
-)
+GUARD_SIGNALS = SIGNAL_NAMES
 GUARD_ACTIONS = ("warn", "block")
 DEFAULT_GUARD = {name: ("block" if name == "adversarial_input" else "warn") for name in GUARD_SIGNALS}
 

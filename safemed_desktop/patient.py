@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .jsonio import decode_json_document
 
 _SEXES = ("female", "male", "other", "unknown")
 
@@ -97,15 +97,7 @@ class PatientContext:
 
     @classmethod
     def from_json_bytes(cls, raw: bytes, origin: str = "patient file") -> "PatientContext":
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{origin} is not valid UTF-8 (invalid byte at offset {exc.start})") from exc
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
-        return cls.from_dict(data)
+        return cls.from_dict(decode_json_document(raw, origin))
 
     @classmethod
     def from_file(cls, path: str | Path) -> "PatientContext":

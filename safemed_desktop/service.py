@@ -316,11 +316,11 @@ class _EitherEvent:
         return self._a.is_set() or (self._b is not None and self._b.is_set())
 
 
-def signals_for(question: str, answer: str, patient: PatientContext | None) -> list[Signal]:
+def assess_signals(ctx: SignalContext) -> list[Signal]:
     """Signals for a given question and answer without generating (``safemed signals``)."""
     from .signals.pipeline import assess_all
 
-    return assess_all(SignalContext(question=validate_question(question), answer=answer, patient=patient))
+    return assess_all(ctx)
 
 
-__all__ = ["SafeMedService", "LoadedModel", "summarize_logprobs", "validate_question", "signals_for", "SafeMedError"]
+__all__ = ["SafeMedService", "LoadedModel", "summarize_logprobs", "validate_question", "assess_signals", "SafeMedError"]

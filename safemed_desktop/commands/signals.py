@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from ..jsonio import decode_json_document
 from ..patient import PatientContext
 from ..signals.record import SignalContext
 
@@ -33,14 +34,7 @@ def read_input(raw: bytes, origin: str) -> SignalContext:
     from ..inference.reasoning import split_steps
     from ..service import validate_question
 
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{origin} is not valid UTF-8 (invalid byte at offset {exc.start})") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+    data = decode_json_document(raw, origin)
     if not isinstance(data, dict):
         raise InputError(f"{origin} must hold a JSON object with a \"question\"")
     unknown = sorted(set(data) - set(_FIELDS))
@@ -65,7 +59,7 @@ def read_input(raw: bytes, origin: str) -> SignalContext:
 
 
 def run(args) -> int:
-    from ..signals.pipeline import assess_all
+    from ..service import assess_signals
 
     if args.file:
         path = Path(args.file)
@@ -80,7 +74,7 @@ def run(args) -> int:
         raw = sys.stdin.buffer.read()
         origin = "standard input"
     ctx = read_input(raw, origin)
-    signals = assess_all(ctx)
+    signals = assess_signals(ctx)
     if args.json:
         print(json.dumps({"signals": [s.to_dict() for s in signals]}, ensure_ascii=False))
         return 0

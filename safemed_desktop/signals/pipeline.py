@@ -18,19 +18,11 @@ from ..errors import SafeMedError
 from ..patient import PatientContext
 from .guard import GuardDecision, guard_decision
 from .packs import PACK_DIR, load_pack
-from .record import Signal, SignalContext
+from .record import SIGNAL_NAMES, Signal, SignalContext
 
 log = logging.getLogger(__name__)
 
-SIGNAL_ORDER: tuple[str, ...] = (
-    "confidence",
-    "medication_safety",
-    "adversarial_input",
-    "red_flags",
-    "scope",
-    "guideline_consistency",
-    "reasoning_consistency",
-)
+SIGNAL_ORDER: tuple[str, ...] = SIGNAL_NAMES
 QUESTION_SIGNALS: tuple[str, ...] = ("adversarial_input", "scope")
 
 #: signal name -> module under ``safemed_desktop.signals``

@@ -5,6 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+#: Every trust signal, in the order the pipeline runs and the views show them.
+SIGNAL_NAMES: tuple[str, ...] = (
+    "confidence",
+    "medication_safety",
+    "adversarial_input",
+    "red_flags",
+    "scope",
+    "guideline_consistency",
+    "reasoning_consistency",
+)
+
 Level = Literal["ok", "caution", "alert", "not_assessed"]
 LEVELS: tuple[str, ...] = ("ok", "caution", "alert", "not_assessed")
 Target = Literal["question", "answer"]
