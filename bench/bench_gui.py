@@ -79,18 +79,12 @@ def measure_stall(max_tokens: int = 256) -> dict:
 
 
 def _drive(win, max_tokens: int) -> dict:
-    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtCore import QTimer
+
+    from safemed_desktop.gui.eventloop import run_until as wait_until
 
     def run_until(pred, timeout_s: float) -> None:
-        loop = QEventLoop()
-        poll = QTimer()
-        poll.timeout.connect(lambda: pred() and loop.quit())
-        poll.start(10)
-        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-        loop.exec()
-        poll.stop()
-        if not pred():
-            raise RuntimeError("bench_gui: timed out")
+        wait_until(pred, timeout_s, "bench_gui")
 
     run_until(lambda: win.service is not None, 60)
     win.lock_screen.passphrase.setText("bench-passphrase")

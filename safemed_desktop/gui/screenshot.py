@@ -18,11 +18,11 @@ SECOND = "Can this patient take ibuprofen for knee pain, given her kidney functi
 
 
 def take(out: Path, *, theme: str = "light", font_scale: float = 1.0, mid_tokens: int = 40) -> Path:
-    from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
     from ..config import load_config
     from ..patient import PatientContext
+    from .eventloop import run_until as wait_until
     from .main_window import MainWindow
     from .theme import apply_theme
 
@@ -35,15 +35,7 @@ def take(out: Path, *, theme: str = "light", font_scale: float = 1.0, mid_tokens
     win.show()
 
     def run_until(pred, timeout_s: float = 400) -> None:
-        loop = QEventLoop()
-        poll = QTimer()
-        poll.timeout.connect(lambda: pred() and loop.quit())
-        poll.start(10)
-        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-        loop.exec()
-        poll.stop()
-        if not pred():
-            raise RuntimeError("screenshot: timed out")
+        wait_until(pred, timeout_s, "screenshot")
 
     try:
         run_until(lambda: win.service is not None)
