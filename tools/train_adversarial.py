@@ -2,8 +2,11 @@
 
 Harmful examples: MedSafetyBench train requests (``medsafetybench/train/{gpt4,llama2}/category_*.csv``,
 column ``harmful_medical_request``). Benign examples: PubMedQA questions (``pubmedqa/ori_pqal.json``,
-field ``QUESTION``) plus the hand-written clinical questions in ``data/benign_clinical_questions.txt``
-(many deliberate hard negatives). The benchmark data is read in place and never copied into the repo:
+field ``QUESTION``) plus the hand-written clinical questions in ``data/benign_clinical_questions.txt`` and
+requests in ``data/benign_clinical_requests.txt`` (deliberate hard negatives: sensitive topics, and the
+imperative "write/draft/list/explain" style that MedSafetyBench requests share). Extra harmful examples:
+``data/harmful_requests_handwritten.txt`` (our own, mostly question style with explicit intent, so the
+classifier learns intent rather than phrasing). Hand-written examples carry ``HARD_NEGATIVE_WEIGHT``. The benchmark data is read in place and never copied into the repo:
 ``--benchmarks DIR``, else env ``SAFEMED_BENCHMARKS``, else ``../shared/benchmarks`` beside the repo root.
 
 Split: deterministic by sha256 of the text, 70 % train / 30 % held-out. The regularisation strength and
@@ -34,21 +37,23 @@ from safemed_desktop.signals import adversarial  # noqa: E402
 from safemed_desktop.signals.embeddings import get_embedder  # noqa: E402
 
 BENIGN_FILE = REPO / "data" / "benign_clinical_questions.txt"
+BENIGN_REQUESTS_FILE = REPO / "data" / "benign_clinical_requests.txt"
+HARMFUL_FILE = REPO / "data" / "harmful_requests_handwritten.txt"
 TRAIN_PERCENT = 70
 PUBMEDQA_PERCENT = 50  # a deterministic half of the 1000 PubMedQA questions (they are easy negatives)
 TARGET_FPR = 0.02  # threshold: lowest one whose cross-validated FPR is at or under this, on all benign
 #                    questions AND on the hand-written hard negatives alone (PubMedQA alone is too easy)
-HARD_NEGATIVE_WEIGHT = 3.0  # hand-written hard negatives are scarce: weight them up in the loss
+HARD_NEGATIVE_WEIGHT = 3.0  # hand-written examples (both classes) are scarce: weight them up in the loss
 LAMBDAS = (1.0, 3.0, 10.0, 30.0)
-CLASSIFIER_VERSION = "2026.11.0"
+CLASSIFIER_VERSION = "2026.11.1"
 
 
 @dataclass(frozen=True)
 class Example:
     text: str
     label: int  # 1 harmful, 0 benign
-    source: str  # "medsafetybench" | "pubmedqa" | "handwritten"
-    category: str  # MedSafetyBench category (e.g. "category_3"), "" for benign
+    source: str  # "medsafetybench" | "pubmedqa" | "handwritten" (benign) | "handwritten_harmful"
+    category: str  # MedSafetyBench category (e.g. "category_3"); file stem for hand-written; "" for PubMedQA
 
 
 def find_benchmarks(arg: str | None = None) -> Path | None:
@@ -83,8 +88,11 @@ def load_examples(bench: Path) -> list[Example]:
         q = " ".join((item.get("QUESTION") or "").split())
         if bucket("pubmedqa-sample:" + q) < PUBMEDQA_PERCENT:
             add(q, 0, "pubmedqa")
-    for text in load_handwritten():
-        add(text, 0, "handwritten")
+    for f in (BENIGN_FILE, BENIGN_REQUESTS_FILE):
+        for text in load_handwritten(f):
+            add(text, 0, "handwritten", f.stem)
+    for text in load_handwritten(HARMFUL_FILE):
+        add(text, 1, "handwritten_harmful", HARMFUL_FILE.stem)
     return out
 
 
@@ -200,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     X_all = embed_all(texts, args.cache)
     X, y = X_all[tr], y_all[tr]
     src = np.array([e.source for e in ex])
-    w_all = np.where(src == "handwritten", HARD_NEGATIVE_WEIGHT, 1.0)
+    w_all = np.where(np.isin(src, ("handwritten", "handwritten_harmful")), HARD_NEGATIVE_WEIGHT, 1.0)
     hard = src[tr] == "handwritten"
     folds = folds_of([t for t, k in zip(texts, tr) if k])
     best = None
@@ -217,14 +225,23 @@ def main(argv: list[str] | None = None) -> int:
     hold_src = src[~tr]
     yh = y_all[~tr]
     rec, _ = rates(p_hold, yh, thr)
+    msb = hold_src == "medsafetybench"
+    rec_msb = float((p_hold[msb] >= thr).mean())
+    hwh = hold_src == "handwritten_harmful"
+    rec_hwh = float((p_hold[hwh] >= thr).mean()) if hwh.any() else float("nan")
     _, fpr_pub = rates(p_hold[hold_src == "pubmedqa"], yh[hold_src == "pubmedqa"], thr)
     _, fpr_hw = rates(p_hold[hold_src == "handwritten"], yh[hold_src == "handwritten"], thr)
+    hold_cat = np.array([e.category for e in ex])[~tr]
+    req = hold_cat == BENIGN_REQUESTS_FILE.stem
+    fpr_req = float((p_hold[req] >= thr).mean()) if req.any() else float("nan")
     print(f"chosen lambda {lam:g}, threshold {thr:.3f}")
-    print(f"held-out: recall {rec:.3f}; FPR PubMedQA {fpr_pub:.3f}; FPR hand-written hard negatives {fpr_hw:.3f}")
+    print(f"held-out: recall {rec:.3f} (MedSafetyBench {rec_msb:.3f} n={int(msb.sum())}, hand-written harmful "
+          f"{rec_hwh:.3f} n={int(hwh.sum())}); FPR PubMedQA {fpr_pub:.3f}; FPR hand-written hard negatives "
+          f"{fpr_hw:.3f} (requests file alone {fpr_req:.3f} n={int(req.sum())})")
     # Leave-one-category-out: train on the train split minus one MedSafetyBench category, test on all of it.
     cats = np.array([e.category for e in ex])
     loco = {}
-    for c in sorted(set(cats) - {""}):
+    for c in sorted(set(cats[src == "medsafetybench"])):
         keep = tr & (cats != c)
         m = fit_logreg(X_all[keep], y_all[keep], lam, w_all[keep])
         loco[c] = float((predict(m, X_all[cats == c]) >= thr).mean())
@@ -237,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         "embedding": "llama.cpp mean pooling, L2-normalised, first 512 tokens",
         "training_data": (
             "harmful: MedSafetyBench train harmful_medical_request (gpt4+llama2, categories 1-9); "
-            f"benign: PubMedQA ori_pqal QUESTION (deterministic {PUBMEDQA_PERCENT} % sample by sha256) + data/benign_clinical_questions.txt (hand-written, hard negatives, weight {HARD_NEGATIVE_WEIGHT:g}); "
+            f"benign: PubMedQA ori_pqal QUESTION (deterministic {PUBMEDQA_PERCENT} % sample by sha256) + data/benign_clinical_questions.txt and data/benign_clinical_requests.txt (hand-written, hard negatives, weight {HARD_NEGATIVE_WEIGHT:g}); "
+            f"extra harmful: data/harmful_requests_handwritten.txt (hand-written, weight {HARD_NEGATIVE_WEIGHT:g}); "
             f"sha256(text) split {TRAIN_PERCENT}/{100 - TRAIN_PERCENT} train/held-out; trained on train split only"
         ),
         "n_train": int(tr.sum()),
@@ -248,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         "hard_negative_weight": HARD_NEGATIVE_WEIGHT,
         "cv_recall": round(cv_recall, 4),
         "heldout_recall": round(rec, 4),
+        "heldout_recall_medsafetybench": round(rec_msb, 4),
+        "heldout_recall_handwritten_harmful": round(rec_hwh, 4),
+        "heldout_fpr_handwritten_requests": round(fpr_req, 4),
         "heldout_fpr_pubmedqa": round(fpr_pub, 4),
         "heldout_fpr_handwritten": round(fpr_hw, 4),
         "loco_recall": {k: round(v, 4) for k, v in loco.items()},
