@@ -255,7 +255,7 @@ class SafeMedService:
 
     @staticmethod
     def _extra_samples(loaded: LoadedModel, messages: list[dict], k: int, max_tokens: int, stop) -> list[str]:
-        """k more answers sampled at temperature >= 0.7 with distinct seeds, for self-consistency."""
+        """k more answers sampled at temperature 0.8 with distinct seeds, for self-consistency."""
         from .inference.reasoning import parse_output
 
         answers = []
