@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from .errors import InputError
@@ -18,3 +19,13 @@ def decode_json_document(raw: bytes, origin: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+
+
+def read_user_file(path: Path, what: str) -> bytes:
+    """The bytes of a file the user named; InputError saying ``what`` it was when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from exc

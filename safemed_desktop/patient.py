@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
-from .jsonio import decode_json_document
+from .jsonio import decode_json_document, read_user_file
 
 _SEXES = ("female", "male", "other", "unknown")
 
@@ -102,10 +102,4 @@ class PatientContext:
     @classmethod
     def from_file(cls, path: str | Path) -> "PatientContext":
         p = Path(path)
-        try:
-            raw = p.read_bytes()
-        except FileNotFoundError:
-            raise InputError(f"patient file not found: {p}") from None
-        except OSError as exc:
-            raise InputError(f"cannot read patient file {p}: {exc.strerror}") from exc
-        return cls.from_json_bytes(raw, origin=f"patient file {p}")
+        return cls.from_json_bytes(read_user_file(p, "patient file"), origin=f"patient file {p}")

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from ..jsonio import decode_json_document
+from ..jsonio import decode_json_document, read_user_file
 from ..patient import PatientContext
 from ..signals.record import SignalContext
 
@@ -63,12 +63,7 @@ def run(args) -> int:
 
     if args.file:
         path = Path(args.file)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise InputError(f"input file not found: {path}") from None
-        except OSError as exc:
-            raise InputError(f"cannot read input file {path}: {exc.strerror}") from exc
+        raw = read_user_file(path, "input file")
         origin = f"input file {path}"
     else:
         raw = sys.stdin.buffer.read()
