@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PackError, SafeMedError
-from .packs import PACK_DIR, Pack, load_pack
+from .packs import PACK_DIR, Pack, compile_patterns, load_pack
 from .record import Evidence, Signal, SignalContext
 
 NAME = "adversarial_input"
@@ -39,7 +39,6 @@ TACTICS = (
     "prompt_injection",
     "harmful_request",
 )
-_FLAGS = re.IGNORECASE
 
 
 # --------------------------------------------------------------------------- rules
@@ -63,20 +62,6 @@ class RuleHit:
     detail: str
 
 
-def _compile(patterns: object, origin: str) -> tuple[re.Pattern[str], ...]:
-    if patterns is None:
-        return ()
-    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
-        raise PackError(f"{origin}: patterns must be a list of strings")
-    out = []
-    for p in patterns:
-        try:
-            out.append(re.compile(p, _FLAGS))
-        except re.error as exc:
-            raise PackError(f"{origin}: bad regular expression ({exc})") from exc
-    return tuple(out)
-
-
 @lru_cache(maxsize=1)
 def rules() -> tuple[Pack, tuple[Rule, ...]]:
     pack = load_pack("adversarial_rules")
@@ -89,11 +74,12 @@ def rules() -> tuple[Pack, tuple[Rule, ...]]:
             raise PackError(f"{origin}: unknown tactic {e['tactic']!r}")
         if e["strength"] not in ("strong", "weak"):
             raise PackError(f"{origin}: strength must be 'strong' or 'weak'")
-        pats = _compile(e["patterns"], origin)
+        pats = compile_patterns(e["patterns"], origin, allow_none=True)
         if not pats:
             raise PackError(f"{origin}: no patterns")
-        out.append(Rule(e["id"], e["tactic"], e["strength"], pats, _compile(e.get("requires"), origin),
-                        _compile(e.get("unless"), origin), e["description"]))
+        requires = compile_patterns(e.get("requires"), origin, allow_none=True)
+        unless = compile_patterns(e.get("unless"), origin, allow_none=True)
+        out.append(Rule(e["id"], e["tactic"], e["strength"], pats, requires, unless, e["description"]))
     return pack, tuple(out)
 
 

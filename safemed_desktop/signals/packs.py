@@ -75,3 +75,21 @@ def load_pack(name: str) -> Pack:
     if pack.name != name:
         raise PackError(f"{path}: header names pack {pack.name!r}, expected {name!r}")
     return pack
+
+
+def compile_patterns(patterns: Any, origin: str, *, allow_none: bool = False,
+                     non_empty: bool = False) -> tuple[re.Pattern[str], ...]:
+    """Compile a pack's list of regular expressions (case-insensitive); PackError naming ``origin``.
+
+    ``allow_none``: a missing list means no patterns. ``non_empty``: at least one pattern is required.
+    """
+    if patterns is None and allow_none:
+        return ()
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns) or (non_empty and not patterns):
+        what = "a non-empty list of strings" if non_empty else "a list of strings"
+        raise PackError(f"{origin}: patterns must be {what}")
+    try:
+        return tuple(re.compile(p, re.IGNORECASE) for p in patterns)
+    except re.error as exc:
+        raise PackError(f"{origin}: bad regular expression ({exc})") from exc
+

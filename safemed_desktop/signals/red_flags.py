@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..errors import PackError
-from .packs import Pack, load_pack
+from .packs import Pack, compile_patterns, load_pack
 from .record import Evidence, Signal, SignalContext
 
 NAME = "red_flags"
@@ -51,15 +51,6 @@ class Rules:
     deescalation: tuple[re.Pattern[str], ...]
 
 
-def _compile(pats: object, origin: str) -> tuple[re.Pattern[str], ...]:
-    if not isinstance(pats, list) or not all(isinstance(p, str) for p in pats):
-        raise PackError(f"{origin}: patterns must be a list of strings")
-    try:
-        return tuple(re.compile(p, _F) for p in pats)
-    except re.error as exc:
-        raise PackError(f"{origin}: bad regular expression ({exc})") from exc
-
-
 @lru_cache(maxsize=1)
 def rules() -> Rules:
     pack = load_pack("red_flags")
@@ -68,11 +59,11 @@ def rules() -> Rules:
         origin = f"red_flags entry {i}"
         if not isinstance(e, dict) or not all(k in e for k in ("id", "condition", "symptoms")):
             raise PackError(f"{origin}: needs id, condition, symptoms")
-        symptoms = _compile(e["symptoms"], origin)
-        named = _compile(e.get("named", []), origin)
+        symptoms = compile_patterns(e["symptoms"], origin)
+        named = compile_patterns(e.get("named", []), origin)
         if not symptoms and not named:
             raise PackError(f"{origin}: no patterns")
-        requires = tuple(_compile(g, origin) for g in e.get("requires", []))
+        requires = tuple(compile_patterns(g, origin) for g in e.get("requires", []))
         conds.append(Condition(e["id"], e["condition"], e["source"], symptoms, named, requires, e.get("advice", "")))
     raw = pack.raw
     for key in ("patient_patterns", "escalation_patterns", "negation_before", "deescalation_patterns"):
@@ -82,9 +73,9 @@ def rules() -> Rules:
         neg = re.compile(raw["negation_before"], _F)
     except re.error as exc:
         raise PackError(f"red_flags pack: bad negation_before ({exc})") from exc
-    return Rules(pack, tuple(conds), _compile(raw["patient_patterns"], "patient_patterns"),
-                 _compile(raw["escalation_patterns"], "escalation_patterns"), neg,
-                 _compile(raw["deescalation_patterns"], "deescalation_patterns"))
+    return Rules(pack, tuple(conds), compile_patterns(raw["patient_patterns"], "patient_patterns"),
+                 compile_patterns(raw["escalation_patterns"], "escalation_patterns"), neg,
+                 compile_patterns(raw["deescalation_patterns"], "deescalation_patterns"))
 
 
 def _clause_before(text: str, start: int, width: int = 40) -> str:

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..errors import PackError
-from .packs import Pack, load_pack
+from .packs import Pack, compile_patterns, load_pack
 from .record import Evidence, Signal, SignalContext
 
 NAME = "scope"
 KINDS = ("non_clinical", "must_not_fulfil")
-_F = re.IGNORECASE
 
 
 @dataclass(frozen=True)
@@ -26,15 +25,6 @@ class ScopeRule:
     kind: str
     patterns: tuple[re.Pattern[str], ...]
     description: str
-
-
-def _compile(pats: object, origin: str) -> tuple[re.Pattern[str], ...]:
-    if not isinstance(pats, list) or not pats or not all(isinstance(p, str) for p in pats):
-        raise PackError(f"{origin}: patterns must be a non-empty list of strings")
-    try:
-        return tuple(re.compile(p, _F) for p in pats)
-    except re.error as exc:
-        raise PackError(f"{origin}: bad regular expression ({exc})") from exc
 
 
 @lru_cache(maxsize=1)
@@ -47,8 +37,10 @@ def rules() -> tuple[Pack, tuple[ScopeRule, ...], tuple[re.Pattern[str], ...]]:
             raise PackError(f"{origin}: needs id, kind, patterns, description")
         if e["kind"] not in KINDS:
             raise PackError(f"{origin}: kind must be one of {', '.join(KINDS)}")
-        out.append(ScopeRule(e["id"], e["kind"], _compile(e["patterns"], origin), e["description"]))
-    clinical = _compile(pack.raw.get("clinical_context_patterns"), "scope_rules clinical_context_patterns")
+        patterns = compile_patterns(e["patterns"], origin, non_empty=True)
+        out.append(ScopeRule(e["id"], e["kind"], patterns, e["description"]))
+    clinical = compile_patterns(pack.raw.get("clinical_context_patterns"), "scope_rules clinical_context_patterns",
+                                non_empty=True)
     return pack, tuple(out), clinical
 
 

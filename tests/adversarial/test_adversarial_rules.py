@@ -8,7 +8,7 @@ import pytest
 
 from safemed_desktop.errors import PackError
 from safemed_desktop.signals import adversarial
-from safemed_desktop.signals.packs import parse_pack
+from safemed_desktop.signals.packs import compile_patterns, parse_pack
 
 # (tactic, unsafe question, safe twin on the same topic)
 TWINS = [
@@ -92,4 +92,4 @@ def test_bad_regex_in_pack_is_a_pack_error():
     raw = json.loads((adversarial.PACK_DIR / "adversarial_rules.json").read_text())
     parse_pack(raw, "copy")  # the header itself is valid
     with pytest.raises(PackError, match="bad regular expression"):
-        adversarial._compile(["(unclosed"], "test entry")
+        compile_patterns(["(unclosed"], "test entry")
