@@ -10,7 +10,26 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip wheel
 
-$(STAMP): $(BIN)/python pyproject.toml
+# llama-cpp-python is built from source once per set of build flags and kept in a wheel cache outside the
+# checkout, so fresh clones reuse it. On x86-64 the build is portable (AVX2/FMA/F16C, not -march=native):
+# the same kernels on Intel and AMD, and no AMX path, whose matrix multiply crashes llama.cpp's embeddings
+# on Sapphire Rapids CPUs (ggml-org/llama.cpp#20824). Override LLAMA_CMAKE_ARGS for a GPU build.
+LLAMA_VERSION := 0.3.36
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+endif
+WHEEL_CACHE ?= $(HOME)/.cache/safemed-desktop/wheels
+LLAMA_WHEEL_DIR := $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_VERSION)-$(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
+
+$(VENV)/.llama-$(LLAMA_VERSION): $(BIN)/python
+	@if ! ls $(LLAMA_WHEEL_DIR)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+	  echo "building llama-cpp-python $(LLAMA_VERSION) once (about 10 minutes on 2 cores; cached in $(LLAMA_WHEEL_DIR))"; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip wheel -q --no-deps --no-cache-dir \
+	    -w $(LLAMA_WHEEL_DIR) llama-cpp-python==$(LLAMA_VERSION); fi
+	$(BIN)/python -m pip install -q --no-deps --force-reinstall $(LLAMA_WHEEL_DIR)/llama_cpp_python-*.whl
+	touch $@
+
+$(STAMP): $(VENV)/.llama-$(LLAMA_VERSION) pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[demo,test]'
 	touch $(STAMP)
 

@@ -21,9 +21,9 @@ import random
 import statistics
 import time
 
-from safemed_desktop.patient import PatientContext
+from safemed_desktop.records.patient import PatientContext
 from safemed_desktop.signals import adversarial, pipeline
-from safemed_desktop.signals.record import SignalContext
+from safemed_desktop.records.signal import SignalContext
 
 WARMUP = 20
 ITERATIONS = 200

@@ -25,8 +25,8 @@ if __package__ in (None, ""):  # `python bench/bench_store.py`
 
 import sqlite_utils
 
-from safemed_desktop.answer import AnswerRecord, ModelIdentity
-from safemed_desktop.patient import PatientContext
+from safemed_desktop.records.answer import AnswerRecord, ModelIdentity
+from safemed_desktop.records.patient import PatientContext
 from safemed_desktop.rubric import load_rubric
 from safemed_desktop.store import FeedbackInput, Store
 

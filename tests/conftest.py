@@ -1,21 +1,81 @@
-"""Shared fixtures: an isolated SAFEMED_HOME per test and the real demo model."""
+"""Shared fixtures: an isolated SAFEMED_HOME per test and the real demo model.
+
+Every test that needs the demo model is marked ``model`` at collection (see
+``pytest_collection_modifyitems``), so ``-m "not model"`` runs without the demo wheel;
+``tests/core/test_core_markers.py`` checks this.
+"""
 
 from __future__ import annotations
 
 import importlib.resources
+import os
 from pathlib import Path
 
 import pytest
 
+TESTS_DIR = Path(__file__).resolve().parent
+
+# Fixture whose use (directly or through other fixtures) means the test needs the real demo model.
+MODEL_FIXTURE = "demo_model_path"
+
+# Tests that need the demo model file without using the ``demo_model_path`` fixture: they reach it through
+# the app (the model registry resolving and hashing the configured demo model, ``models list/verify``,
+# ``doctor``, or a real MainWindow). An entry is a file (every test in it) or ``file::test`` (all its
+# parametrizations), relative to tests/. test_core_markers.py checks that every entry still matches a test.
+MODEL_TESTS = frozenset({
+    "models/test_models_cli.py::test_models_list",
+    "models/test_models_cli.py::test_models_verify_all_rehashes",
+    "models/test_models_cli.py::test_doctor_json_healthy",
+    "models/test_models_registry.py::test_missing_unknown_and_not_imported",
+    "models/test_models_registry.py::test_verify_statuses_are_the_enum",
+    "gui/test_gui_flow.py",  # every window resolves the demo model (FakeEngine only replaces generation)
+})
+
+
+def model_tests_entry(item: pytest.Item) -> str | None:
+    """The ``MODEL_TESTS`` entry that names ``item``, if any."""
+    try:
+        rel = Path(str(item.path)).resolve().relative_to(TESTS_DIR).as_posix()
+    except ValueError:
+        return None
+    name = getattr(item, "originalname", None) or item.name.split("[", 1)[0]
+    for entry in (f"{rel}::{name}", rel):
+        if entry in MODEL_TESTS:
+            return entry
+    return None
+
+
+def needs_demo_model(item: pytest.Item) -> bool:
+    """Whether ``item`` needs the demo model: the fixture anywhere in its closure, or a listed test."""
+    return MODEL_FIXTURE in getattr(item, "fixturenames", ()) or model_tests_entry(item) is not None
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own -m deselection sees the marks
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if needs_demo_model(item) and item.get_closest_marker("model") is None:
+            item.add_marker(pytest.mark.model)
+
+
+def safemed_env_variables() -> set[str]:
+    """Every ``SAFEMED_*`` variable that could affect a test: those set now, plus the config's own list."""
+    names = {name for name in os.environ if name.startswith("SAFEMED_")}
+    from safemed_desktop import config
+
+    env_variables = getattr(config, "env_variables", None)
+    if env_variables is not None:
+        names.update(env_variables())
+    return names
+
 
 @pytest.fixture
 def safemed_home(tmp_path, monkeypatch) -> Path:
-    """Point every SafeMed path at a fresh tmp dir."""
+    """Point every SafeMed path at a fresh tmp dir, with no other SAFEMED_* variable set."""
     home = tmp_path / "safemed_home"
     home.mkdir()
-    monkeypatch.setenv("SAFEMED_HOME", str(home))
-    for var in ("SAFEMED_MODEL", "SAFEMED_GPU_LAYERS", "SAFEMED_PASSPHRASE", "SAFEMED_CONTEXT_SIZE", "SAFEMED_THREADS"):
+    for var in safemed_env_variables() - {"SAFEMED_HOME"}:
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SAFEMED_HOME", str(home))
     return home
 
 

@@ -1,10 +1,53 @@
-"""Helpers shared by the CLI command modules."""
+"""Helpers shared by the CLI command modules: the config with CLI flags, the passphrase, the unlocked store."""
 
 from __future__ import annotations
 
+import getpass
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator
+
 from ..config import Config, load_config
+from ..errors import InputError
+from ..service import SafeMedService
+
+PASSPHRASE_ENV = "SAFEMED_PASSPHRASE"
+NEW_PASSPHRASE_ENV = "SAFEMED_NEW_PASSPHRASE"
 
 
-def load_cli_config(**overrides) -> Config:
+def load_cli_config(**overrides: Any) -> Config:
     """The effective config with CLI flags (those not None) applied on top, sourced as 'cli'."""
     return load_config().with_overrides(overrides, source="cli")
+
+
+def cli_service(**overrides: Any) -> SafeMedService:
+    """The service on the effective config (CLI flags applied)."""
+    return SafeMedService(load_cli_config(**overrides))
+
+
+def read_passphrase(prompt: str = "Store passphrase: ", *, env: str = PASSPHRASE_ENV, confirm: bool = False) -> str:
+    """The passphrase from ``env`` if set, else a getpass prompt (twice when ``confirm``)."""
+    value = os.environ.get(env)
+    if value:
+        return value
+    try:
+        first = getpass.getpass(prompt)
+        if confirm and getpass.getpass("Repeat: ") != first:
+            raise InputError("the two passphrases differ; nothing was changed")
+    except EOFError:
+        raise InputError(f"no passphrase given (set {env} or run in a terminal)") from None
+    if not first:
+        raise InputError("the passphrase is empty")
+    return first
+
+
+@contextmanager
+def unlocked_store(service: SafeMedService | None = None) -> Iterator[Any]:
+    """The configured store, unlocked with the passphrase (env or prompt); closed on exit."""
+    service = service or cli_service()
+    store = service.open_store()
+    try:
+        service.unlock_store(read_passphrase(), store)
+        yield store
+    finally:
+        store.close()

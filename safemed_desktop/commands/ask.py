@@ -6,13 +6,10 @@ import json
 import os
 import sys
 
-from ..answer import AnswerRecord
-from ..errors import GenerationCancelled, InputError
-from ..inference.events import TokenEvent
-from ..patient import PatientContext
+from ..errors import GenerationCancelled, InputError, SafeMedError
+from ..records import AnswerRecord, PatientContext, TokenEvent
 from ..service import SafeMedService
-from ._common import load_cli_config
-from .store import read_passphrase
+from ._common import cli_service, unlocked_store
 
 
 def register(sub) -> None:
@@ -31,18 +28,13 @@ def run(args) -> int:
     if args.max_tokens is not None and args.max_tokens < 1:
         raise InputError("--max-tokens must be at least 1")
     patient = PatientContext.from_file(args.patient) if args.patient else PatientContext()
-    config = load_cli_config(model=args.model)
-    service = SafeMedService(config)
-    service.load_model()
-    loaded = service.loaded
+    service = cli_service(model=args.model)
+    loaded = service.load_model()
     if not args.json:
-        banner = []
         if loaded.identity.demo:
-            banner.append("DEMO MODEL: not clinically validated")
+            print("[DEMO MODEL: not clinically validated]", file=sys.stderr)
         if not loaded.identity.approved:
-            banner.append("UNAPPROVED MODEL: no manifest names this file")
-        for line in banner:
-            print(f"[{line}]", file=sys.stderr)
+            print("[UNAPPROVED MODEL: no manifest names this file]", file=sys.stderr)
 
     record: AnswerRecord | None = None
     try:
@@ -56,19 +48,19 @@ def run(args) -> int:
     except KeyboardInterrupt:
         service.cancel()
         raise GenerationCancelled("generation stopped by the user") from None
-    assert record is not None
+    if record is None:
+        raise SafeMedError("the question produced no answer record")
 
-    stored_note = None
-    provenance = None
-    if not args.no_store and not record.blocked:
-        stored_note, provenance = _store(service, record)
+    stored_note, provenance = (None, None) if args.no_store else _store(service, record)
 
     if args.json:
         out = record.to_dict()
-        out["model"]["label"] = loaded.resolved.label
+        out["model"]["label"] = loaded.label
         out["model"]["load"] = loaded.load_note
         out["stored"] = provenance is not None
         out["provenance"] = provenance
+        if stored_note and provenance is None:
+            out["not_stored_because"] = stored_note
         print(json.dumps(out, ensure_ascii=False))
     else:
         _print_text(record)
@@ -78,15 +70,22 @@ def run(args) -> int:
 
 
 def _store(service: SafeMedService, record: AnswerRecord) -> tuple[str, dict | None]:
-    """Save the answer when the store exists and can be unlocked; say why not otherwise."""
+    """Record the answer when the store exists and can be unlocked; say why not otherwise.
+
+    The answer has been printed (or is about to be) whatever happens here: a store that cannot
+    take it is reported in one line, never at the cost of the answer.
+    """
     if not service.store_exists():
         return "[not stored: no encrypted store yet; create one with 'safemed store init']", None
     if not os.environ.get("SAFEMED_PASSPHRASE") and not sys.stdin.isatty():
         return "[not stored: the store is locked; set SAFEMED_PASSPHRASE or run interactively]", None
-    with service.open_store() as store:
-        store.unlock(read_passphrase())
-        store.save_answer(record)
-        return f"[stored as {record.id}]", store.provenance(record.id)
+    try:
+        with unlocked_store(service) as store:
+            provenance = service.record_answer(store, record)
+    except SafeMedError as exc:
+        return f"[not stored: {exc}]", None
+    what = "blocked attempt" if record.blocked else "answer"
+    return f"[{what} stored as {record.id}]", provenance
 
 
 def _print_text(record: AnswerRecord) -> None:
@@ -100,7 +99,8 @@ def _print_text(record: AnswerRecord) -> None:
             for i, step in enumerate(record.reasoning_steps, 1):
                 print(f"  {i}. {step}", file=out)
         if record.answer_collapsed:
-            print("\n[answer collapsed behind a medication-safety alert in the GUI]", file=out)
+            names = ", ".join(record.guard.collapsed_by)
+            print(f"\n[answer collapsed in the GUI behind the alert of: {names}]", file=out)
         if record.timings:
             t = record.timings
             print(f"\n({t.completion_tokens} tokens, {t.tokens_per_s:.1f} tok/s, first token after {t.ttft_ms:.0f} ms;"

@@ -8,13 +8,9 @@ data paths. Exit 0 when the configured model is usable, 2 when it is not (report
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from ..config import load_config
-from ..errors import (ModelError, ModelFileError, ModelHashMismatchError,
-                      SafeMedError, UnapprovedModelError)
-from ..inference.offload import detect_gpu, fmt_bytes, plan_for_model
-from ..model_registry import identity, resolve_model
+from ..service import fmt_bytes
+from ._common import cli_service
 
 
 def register(sub) -> None:
@@ -23,68 +19,8 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _llama_info() -> dict[str, Any]:
-    try:
-        import llama_cpp
-
-        return {"python_package": llama_cpp.__version__,
-                "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
-                "system_info": llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()}
-    except Exception as exc:  # noqa: BLE001 - reported in the doctor output
-        return {"python_package": None, "gpu_offload": False, "system_info": "", "error": str(exc)}
-
-
-def _status_of(exc: SafeMedError) -> str:
-    tagged = getattr(exc, "status", None)  # set by model_registry: missing / not imported / unknown
-    if tagged:
-        return tagged
-    if isinstance(exc, ModelHashMismatchError):
-        return "mismatch"
-    if isinstance(exc, UnapprovedModelError):
-        return "unapproved (forbidden by site policy)"
-    if isinstance(exc, ModelFileError):
-        return "corrupt"
-    return "error"
-
-
-def collect(cfg=None) -> tuple[dict[str, Any], bool]:
-    """The doctor report as a dict, and whether the configured model is usable."""
-    cfg = cfg or load_config()
-    gpu = detect_gpu()
-    report: dict[str, Any] = {
-        "llama_cpp": _llama_info(),
-        "gpu": gpu.to_dict(),
-        "config": {"site_file": str(cfg.paths.site_config_file), "site_file_exists": cfg.paths.site_config_file.is_file(),
-                   "user_file": str(cfg.paths.user_config_file), "user_file_exists": cfg.paths.user_config_file.is_file(),
-                   "model": {"value": cfg.model, "source": cfg.sources["model"]},
-                   "gpu_layers": {"value": cfg.gpu_layers, "source": cfg.sources["gpu_layers"]},
-                   "context_size": {"value": cfg.context_size, "source": cfg.sources["context_size"]},
-                   "allow_unapproved_models": cfg.allow_unapproved_models},
-        "paths": {**cfg.paths.as_dict(), "site_models_dir": str(cfg.paths.site_models_dir),
-                  "store_file": str(cfg.paths.store_file)},
-    }
-    model: dict[str, Any] = {"requested": cfg.model}
-    usable = False
-    try:
-        r = resolve_model(cfg)
-    except ModelError as exc:
-        model.update(status=_status_of(exc), error=str(exc))
-        report["offload"] = None
-    else:
-        usable = True
-        model.update(status="ok" if r.approved else "unapproved", label=r.label, path=str(r.path),
-                     identity=identity(r).to_dict(), gguf=r.gguf.summary(),
-                     manifest=r.manifest.manifest_path.as_posix() if r.manifest else None,
-                     clinically_validated=bool(r.manifest and r.manifest.clinically_validated))
-        plan = plan_for_model(r.gguf, requested=cfg.gpu_layers, n_ctx=cfg.context_size, gpu=gpu)
-        report["offload"] = plan.to_dict()
-    report["model"] = model
-    report["healthy"] = usable
-    return report, usable
-
-
 def run(args) -> int:
-    report, usable = collect()
+    report, usable = cli_service().diagnose()
     if args.json:
         print(json.dumps(report, indent=2))
         return 0 if usable else 2

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from ..errors import InputError
-from ..rubric import load_rubric, parse_ref
-from .store import unlocked_store
+from ..records import FeedbackDraft
+from ._common import cli_service, unlocked_store
 
 _SCORE = re.compile(r"^([a-z_]+)=(\d+)$")
 _STEP = re.compile(r"^(\d+):([a-z_]+)=(\d+)$")
@@ -41,41 +41,43 @@ def register(sub) -> None:
     p.set_defaults(func=run_feedback)
 
 
-def run_feedback(args) -> int:
-    rubric = load_rubric(*parse_ref(args.rubric))
-    scores: dict[str, int] = {}
+def draft_from_args(args) -> FeedbackDraft:
+    """The draft the flags describe (syntax only: the store validates the values, once)."""
+    draft = FeedbackDraft(answer_id=args.answer_id, flags=list(args.flag), comment=args.comment or "")
     for text in args.score:
         key, value = parse_score(text)
-        if key in scores:
+        if key in draft.scores:
             raise InputError(f"criterion {key!r} scored twice")
-        scores[key] = value
-    steps: dict[int, dict[str, int]] = {}
+        draft.scores[key] = value
     for text in args.step:
         n, key, value = parse_step(text)
-        steps.setdefault(n, {})[key] = value
-    edit_text = None
+        draft.step_scores.setdefault(n, {})[key] = value
     if args.edit_file is not None:
         try:
-            edit_text = args.edit_file.read_bytes().decode("utf-8")
+            draft.edited_text = args.edit_file.read_bytes().decode("utf-8")
         except FileNotFoundError:
             raise InputError(f"edit file not found: {args.edit_file}") from None
         except UnicodeDecodeError as exc:
             raise InputError(f"edit file {args.edit_file} is not valid UTF-8 (byte {exc.start})") from None
-    if not scores and not args.flag and not args.comment and edit_text is None:
+    return draft
+
+
+def run_feedback(args) -> int:
+    service = cli_service()
+    rubric = service.load_rubric(args.rubric)
+    draft = draft_from_args(args)
+    if draft.is_empty():
         raise InputError("nothing to record: give --score, --flag, --comment or --edit-file")
-    with unlocked_store() as store:
+    with unlocked_store(service) as store:
         clinician = args.clinician
         if clinician is None:
             profiles = store.list_profiles()
             if len(profiles) != 1:
                 raise InputError(f"--clinician is required ({len(profiles)} profiles in the store)")
             clinician = profiles[0]["id"]
-        if scores or steps or args.flag or args.comment:
-            if not scores:
-                raise InputError("feedback needs at least one --score criterion=N")
-            fid = store.add_feedback(args.answer_id, clinician, rubric, scores, steps, args.flag, args.comment)
-            print(f"feedback {fid}")
-        if edit_text is not None:
-            version = store.add_edit(args.answer_id, edit_text, clinician)
-            print(f"edit version {version}")
+        done = service.submit_feedback(store, clinician, draft, rubric)
+    if done.feedback_id is not None:
+        print(f"feedback {done.feedback_id}")
+    if done.edit_version is not None:
+        print(f"edit version {done.edit_version}")
     return 0

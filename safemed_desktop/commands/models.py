@@ -7,10 +7,8 @@ import sys
 import time
 from typing import TextIO
 
-from ..config import load_config
-from ..inference.offload import fmt_bytes
-from ..model_registry import (CORRUPT, MISMATCH, OK, add_model, check_manifest, find_model_file,
-                              list_manifests, resolve_model)
+from ..service import fmt_bytes
+from ._common import cli_service
 
 
 class ProgressBar:
@@ -69,18 +67,11 @@ def register(sub) -> None:
 
 
 def run_list(args) -> int:
-    cfg = load_config()
-    rows = []
-    for m in list_manifests(cfg):
-        path = find_model_file(cfg, m)
-        if m.sha256 is None:
-            state = "not imported"
-        else:
-            state = "present" if path else "missing"
-        rows.append({**m.to_dict(), "found_at": str(path) if path else None, "state": state,
-                     "configured": m.id == cfg.model})
+    service = cli_service()
+    configured = service.config.model
+    rows = service.list_models()
     if args.json:
-        print(json.dumps({"models": rows, "configured": cfg.model}, indent=2))
+        print(json.dumps({"models": rows, "configured": configured}, indent=2))
         return 0
     for r in rows:
         flags = []
@@ -95,45 +86,38 @@ def run_list(args) -> int:
         print(f"    file: {r['found_at'] or r['file']}")
         if r["notes"]:
             print(f"    {r['notes']}")
-    if cfg.model not in {r["id"] for r in rows}:
-        print(f"configured model: {cfg.model} (not a manifest id: treated as a file path)")
+    if configured not in {r["id"] for r in rows}:
+        print(f"configured model: {configured} (not a manifest id: treated as a file path)")
     return 0
 
 
 def run_verify(args) -> int:
-    cfg = load_config()
-    if args.model:
-        known = {m.id: m for m in list_manifests(cfg)}
-        if args.model in known:
-            checks = [check_manifest(cfg, known[args.model], rehash=True, progress=ProgressBar(f"sha256 {args.model}"))]
-        else:  # a path: full resolution (raises with the clear message; exit 2)
-            r = resolve_model(cfg, args.model, progress=ProgressBar(f"sha256 {args.model}"))
-            out = {"model": r.label, "path": str(r.path), "approved": r.approved, "sha256": r.sha256}
-            print(json.dumps(out, indent=2) if args.json else
-                  f"{r.label}: {'approved' if r.approved else 'unapproved (allowed by site policy)'}; "
-                  f"sha256 {r.sha256}; {r.path}")
-            return 0
-    else:
-        checks = [check_manifest(cfg, m, rehash=True, progress=ProgressBar(f"sha256 {m.id}"))
-                  for m in list_manifests(cfg)]
-    bad = [c for c in checks if c.status in (MISMATCH, CORRUPT)]
-    if args.model and checks[0].status != OK:
-        bad = checks
+    service = cli_service()
+    if args.model and args.model not in {r["id"] for r in service.list_models()}:
+        # a path: full resolution (raises with the clear message; exit 2)
+        r = service.verify_model_file(args.model, progress=ProgressBar(f"sha256 {args.model}"))
+        out = {"model": r.label, "path": str(r.path), "approved": r.approved, "sha256": r.sha256}
+        print(json.dumps(out, indent=2) if args.json else
+              f"{r.label}: {'approved' if r.approved else 'unapproved (allowed by site policy)'}; "
+              f"sha256 {r.sha256}; {r.path}")
+        return 0
+    checks = service.verify_models(args.model, progress=lambda mid: ProgressBar(f"sha256 {mid}"))
+    # one named model must be usable; over every manifest, only damaged files fail (missing ones are listed)
+    bad = [c for c in checks if c.status != "ok"] if args.model else [c for c in checks if c.status in ("mismatch", "corrupt")]
     if args.json:
         print(json.dumps({"models": [{"id": c.manifest.id, "status": c.status, "path": str(c.path) if c.path else None,
                                       "detail": c.detail} for c in checks], "ok": not bad}, indent=2))
     else:
         for c in checks:
-            print(f"{c.manifest.id}: {c.status}" + (f" - {c.detail}" if c.status != OK else f" ({c.path})"))
+            print(f"{c.manifest.id}: {c.status}" + (f" - {c.detail}" if c.status != "ok" else f" ({c.path})"))
     for c in bad:
         print(f"safemed: error: {c.manifest.id}: {c.detail}", file=sys.stderr)
     return 2 if bad else 0
 
 
 def run_add(args) -> int:
-    cfg = load_config()
-    m = add_model(cfg, args.path, model_id=args.model_id, name=args.name, chat_format=args.chat_format,
-                  progress=ProgressBar(f"sha256 {args.path}"))
+    m = cli_service().add_model(args.path, model_id=args.model_id, name=args.name, chat_format=args.chat_format,
+                                progress=ProgressBar(f"sha256 {args.path}"))
     print(f"approved {m.id}: {m.file} sha256 {m.sha256}")
     print(f"site manifest written: {m.manifest_path}")
     return 0

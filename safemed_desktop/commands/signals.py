@@ -12,14 +12,8 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-from ..errors import InputError
-from ..jsonio import decode_json_document, read_user_file
-from ..patient import PatientContext
-from ..signals.record import SignalContext
-
-_FIELDS = ("question", "answer", "patient", "reasoning")
+from ._common import cli_service
 
 
 def register(sub) -> None:
@@ -29,47 +23,15 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def read_input(raw: bytes, origin: str) -> SignalContext:
-    """Parse and validate the input document into a SignalContext (InputError on any problem)."""
-    from ..inference.reasoning import split_steps
-    from ..service import validate_question
-
-    data = decode_json_document(raw, origin)
-    if not isinstance(data, dict):
-        raise InputError(f"{origin} must hold a JSON object with a \"question\"")
-    unknown = sorted(set(data) - set(_FIELDS))
-    if unknown:
-        raise InputError(f"{origin} has unknown field(s): {', '.join(unknown)} (known: {', '.join(_FIELDS)})")
-    if "question" not in data:
-        raise InputError(f"{origin} has no \"question\"")
-    question = validate_question(data["question"])
-    answer = data.get("answer", "")
-    reasoning = data.get("reasoning", "")
-    for key, value in (("answer", answer), ("reasoning", reasoning)):
-        if not isinstance(value, str):
-            raise InputError(f"{origin}: \"{key}\" must be text")
-    patient = PatientContext.from_dict(data.get("patient"))
-    return SignalContext(
-        question=question,
-        answer=answer.strip(),
-        patient=patient,
-        reasoning=reasoning.strip(),
-        reasoning_steps=split_steps(reasoning) if reasoning.strip() else (),
-    )
-
-
 def run(args) -> int:
-    from ..service import assess_signals
-
+    service = cli_service()
     if args.file:
-        path = Path(args.file)
-        raw = read_user_file(path, "input file")
-        origin = f"input file {path}"
+        raw = service.read_user_file(args.file, "input file")
+        origin = f"input file {args.file}"
     else:
         raw = sys.stdin.buffer.read()
         origin = "standard input"
-    ctx = read_input(raw, origin)
-    signals = assess_signals(ctx)
+    signals = service.assess_signals(service.read_signal_input(raw, origin))
     if args.json:
         print(json.dumps({"signals": [s.to_dict() for s in signals]}, ensure_ascii=False))
         return 0

@@ -2,45 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import sys
 
-from ..config import load_config
-from ..errors import InputError, IntegrityError
-from ..store import ROLES, Store, open_store
-
-PASSPHRASE_ENV = "SAFEMED_PASSPHRASE"
-NEW_PASSPHRASE_ENV = "SAFEMED_NEW_PASSPHRASE"
-
-
-def read_passphrase(prompt: str = "Store passphrase: ", *, env: str = PASSPHRASE_ENV, confirm: bool = False) -> str:
-    """The passphrase from ``env`` if set, else a getpass prompt (twice when ``confirm``)."""
-    value = os.environ.get(env)
-    if value:
-        return value
-    try:
-        first = getpass.getpass(prompt)
-        if confirm and getpass.getpass("Repeat: ") != first:
-            raise InputError("the two passphrases differ; nothing was changed")
-    except EOFError:
-        raise InputError(f"no passphrase given (set {env} or run in a terminal)") from None
-    if not first:
-        raise InputError("the passphrase is empty")
-    return first
-
-
-def unlocked_store(config=None) -> Store:
-    """Open the configured store and unlock it with the passphrase (env or prompt)."""
-    cfg = config or load_config()
-    store = open_store(cfg)
-    try:
-        store.unlock(read_passphrase())
-    except BaseException:
-        store.close()
-        raise
-    return store
+from ..errors import IntegrityError
+from ..records import ROLES
+from ._common import NEW_PASSPHRASE_ENV, cli_service, read_passphrase, unlocked_store
 
 
 def register(sub) -> None:
@@ -71,14 +38,12 @@ def register(sub) -> None:
 
 
 def run_init(args) -> int:
-    cfg = load_config()
-    path = cfg.paths.store_file
-    site = args.site_id or cfg.site_id
+    service = cli_service()
+    site = args.site_id or service.config.site_id
     passphrase = read_passphrase("New store passphrase: ", confirm=True)
-    with Store.create(path, passphrase, site, idle_lock_minutes=cfg.idle_lock_minutes,
-                      strike_window_days=cfg.strike_window_days):
+    with service.create_store(passphrase, site_id=site):
         pass
-    print(f"created encrypted store {path} for site {site}")
+    print(f"created encrypted store {service.store_path} for site {site}")
     return 0
 
 
@@ -90,13 +55,13 @@ def run_unlock_check(args) -> int:
 
 
 def run_verify(args) -> int:
-    cfg = load_config()
+    service = cli_service()
     if args.locked:
-        store = open_store(cfg)
+        with service.open_store() as store:
+            report = service.verify_store(store)
     else:
-        store = unlocked_store(cfg)
-    with store:
-        report = store.verify()
+        with unlocked_store(service) as store:
+            report = service.verify_store(store)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -114,7 +79,7 @@ def run_verify(args) -> int:
 
 
 def run_stats(args) -> int:
-    with open_store(load_config()) as store:
+    with cli_service().open_store() as store:
         stats = store.stats()
     if args.json:
         print(json.dumps(stats, indent=2))
@@ -135,7 +100,7 @@ def run_rekey(args) -> int:
 
 
 def run_change_passphrase(args) -> int:
-    with open_store(load_config()) as store:
+    with cli_service().open_store() as store:
         old = read_passphrase("Current passphrase: ")
         new = read_passphrase("New passphrase: ", env=NEW_PASSPHRASE_ENV, confirm=True)
         store.change_passphrase(old, new)

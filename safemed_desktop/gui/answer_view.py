@@ -1,5 +1,5 @@
 """The answer view: live token stream, numbered reasoning steps (collapsible), final answer, badges,
-guard banners (blocked question, answer collapsed behind a medication alert)."""
+guard banners (blocked question, answer collapsed behind the alert of whichever signals the guard names)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from PySide6.QtCore import Qt, QTimer, Signal as QtSignal
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit,
                                QPushButton, QTextBrowser, QToolButton, QVBoxLayout, QWidget)
 
-from ..answer import AnswerRecord
-from ..inference.events import TokenEvent
-from ..signals.record import Signal
+from ..records.answer import AnswerRecord
+from ..records.events import TokenEvent
+from ..records.signal import Signal
 from .badges import BadgeRow, signal_title
 from .evidence_dialog import EvidenceDialog
 
@@ -28,7 +28,7 @@ def strip_tags(text: str) -> str:
 
 class AnswerView(QWidget):
     step_selected = QtSignal(int)  # 0-based reasoning step index (for per-step scores)
-    acknowledge_requested = QtSignal(str, str)  # answer id, signal name
+    acknowledge_requested = QtSignal(object)  # the AnswerRecord whose collapsing alerts are acknowledged
     tokens_per_second = QtSignal(float)
 
     def __init__(self, parent: QWidget | None = None):
@@ -207,9 +207,15 @@ class AnswerView(QWidget):
     def set_collapsed(self, collapsed: bool) -> None:
         rec = self.record
         if collapsed and rec is not None:
-            sig = rec.signal("medication_safety")
-            why = sig.summary if sig is not None else "medication safety alert"
-            self.collapse_label.setText(f"Medication alert: {why}\nThe answer is hidden until you acknowledge this alert.")
+            lines = []
+            for name in rec.guard.collapsed_by or ("medication_safety",):
+                sig = rec.signal(name)
+                lines.append(f"{signal_title(name)} alert: {sig.summary if sig is not None else 'alert'}")
+            several = len(lines) > 1
+            self.collapse_label.setText("\n".join(lines) + "\nThe answer is hidden until you acknowledge "
+                                        + ("these alerts." if several else "this alert."))
+            self.ack_button.setAccessibleName("Acknowledge the alert" + ("s" if several else "")
+                                              + " and show the answer")
             self.collapse_frame.show()
             self.answer.hide()
         else:
@@ -223,7 +229,7 @@ class AnswerView(QWidget):
 
     def _ack(self) -> None:
         if self.record is not None:
-            self.acknowledge_requested.emit(self.record.id, "medication_safety")
+            self.acknowledge_requested.emit(self.record)
 
     def _toggle_reasoning(self, on: bool) -> None:
         self.reasoning_toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)

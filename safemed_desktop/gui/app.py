@@ -12,7 +12,6 @@ import os
 import sys
 import time
 
-from .. import netguard
 
 LAUNCH_WALL = time.time()
 
@@ -31,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    netguard.install_from_env()  # SAFEMED_NETGUARD=1: fail on any network use (tests, smoke test)
+    from ..service import install_network_guard
+
+    install_network_guard()  # SAFEMED_NETGUARD=1: fail on any network use (tests, smoke test)
     args = build_parser().parse_args(argv)
     if args.selftest:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QSize, Signal as QtSignal
 from PySide6.QtWidgets import QPushButton, QWidget
 
-from ..signals.record import Signal
+from ..records.signal import Signal
 from .flow_layout import FlowLayout
 from .theme import icon
 

@@ -25,10 +25,10 @@ def unified_to_html(diff: str) -> str:
 
 
 def unified_diff(text_a: str, text_b: str, label_a: str, label_b: str, context: int = 3) -> str:
-    """The store's unified diff (imported lazily: the store package is heavy and not needed to show the window)."""
-    from ..store.diffing import unified_diff as store_diff
+    """The store's unified diff, through the service (the same diff the store shows for edit versions)."""
+    from ..service import unified_diff as service_diff
 
-    return store_diff(text_a, text_b, label_a, label_b, context=context)
+    return service_diff(text_a, text_b, label_a, label_b, context=context)
 
 
 def diff_html(old: str, new: str, old_label: str = "model", new_label: str = "edited") -> str:

@@ -7,7 +7,7 @@ from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QListWidget, QListWidgetItem, QTextBrowser,
                                QVBoxLayout, QWidget)
 
-from ..signals.record import Evidence, Signal
+from ..records.signal import Evidence, Signal
 from .badges import LEVEL_TEXT, signal_title
 from .theme import icon
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import html
-from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal as QtSignal
@@ -13,6 +12,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDia
                                QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QRadioButton,
                                QScrollArea, QTextBrowser, QVBoxLayout, QWidget)
 
+from ..records import FeedbackDraft
 from .diff_view import diff_html
 
 DEFAULT_FLAGS = {
@@ -20,16 +20,6 @@ DEFAULT_FLAGS = {
     "hallucination": "States something fabricated.",
     "outdated_guideline": "Relies on a superseded recommendation.",
 }
-
-
-@dataclass
-class FeedbackDraft:
-    answer_id: str
-    scores: dict[str, int] = field(default_factory=dict)
-    step_scores: dict[int, dict[str, int]] = field(default_factory=dict)  # step numbers from 1, as the store
-    flags: list[str] = field(default_factory=list)
-    comment: str = ""
-    edited_text: str | None = None  # None = no edit
 
 
 class EditAnswerDialog(QDialog):

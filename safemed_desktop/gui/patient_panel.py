@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
                                QListWidget, QMessageBox, QPushButton, QVBoxLayout, QWidget)
 
 from ..errors import InputError
-from ..patient import PatientContext
+from ..records.patient import PatientContext
 
 UNSET = "not set"
 

@@ -10,7 +10,7 @@ from typing import Any
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QScrollArea, QTextBrowser,
                                QVBoxLayout, QWidget)
 
-from ..answer import AnswerRecord
+from ..records.answer import AnswerRecord
 from .diff_view import unified_diff, unified_to_html
 
 

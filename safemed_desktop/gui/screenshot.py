@@ -21,7 +21,7 @@ def take(out: Path, *, theme: str = "light", font_scale: float = 1.0, mid_tokens
     from PySide6.QtWidgets import QApplication
 
     from ..config import load_config
-    from ..patient import PatientContext
+    from ..records.patient import PatientContext
     from .eventloop import run_until as wait_until
     from .main_window import MainWindow
     from .theme import apply_theme

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtGui import QFont, QIcon
 from PySide6.QtWidgets import QApplication
 
-from ..paths import ui_dir
+from ..config import ui_dir
 
 THEMES = ("light", "dark")
 BASE_POINT_SIZE = 10.0

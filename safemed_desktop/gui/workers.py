@@ -12,12 +12,16 @@ import logging
 import threading
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 
 from ..config import Config
-from ..inference.events import TokenEvent
+from ..errors import ModelError
+from ..records import PatientContext, TokenEvent
+
+if TYPE_CHECKING:
+    from ..service import SafeMedService
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +79,9 @@ class ModelWorker(QObject):
     def __init__(self, engine_factory: Any = None):
         super().__init__()
         self.engine_factory = engine_factory
-        self.service: Any = None
+        self.service: SafeMedService | None = None
 
-    def _make_service(self, config: Config | None) -> Any:
+    def _make_service(self, config: Config | None) -> SafeMedService:
         from ..service import SafeMedService  # imported on this thread: the window shows first
 
         if self.engine_factory is None:
@@ -119,20 +123,16 @@ class ModelWorker(QObject):
         the lock screen, so the first answer does not pay one-time costs (imports, pack parsing) that
         hold the GIL and would stall the GUI thread."""
         try:
-            from ..signals.pipeline import assess_all
-            from ..signals.record import SignalContext
-
-            assess_all(SignalContext(question="warm-up: paracetamol dose?", answer="Paracetamol 500 mg."))
+            self.service.warm_up_signals()
         except Exception:  # noqa: BLE001 - only a warm-up: the real call reports its own errors
             log.warning("signal pipeline warm-up failed", exc_info=True)
 
     @Slot(str, object, object, object, object)
-    def ask(self, question: str, patient: Any, max_tokens: Any, temperature: Any, cancel: Any) -> None:
+    def ask(self, question: str, patient: PatientContext, max_tokens: int | None, temperature: float | None,
+            cancel: threading.Event) -> None:
         record = None
         try:
             if self.service is None or self.service.loaded is None:
-                from ..errors import ModelError
-
                 raise ModelError("no model is loaded yet", hint="wait for the model to finish loading")
             for item in self.service.ask(question, patient, max_tokens=max_tokens, temperature=temperature,
                                          cancel=cancel):
@@ -141,7 +141,7 @@ class ModelWorker(QObject):
                 else:
                     record = item
             if record is None:
-                raise RuntimeError("the service ended without an answer record")
+                raise ModelError("the service ended without an answer record")
         except Exception as exc:  # noqa: BLE001
             self.failed.emit(_annotate(exc))
             return
@@ -170,17 +170,11 @@ class ModelController(QObject):
         self._create.connect(self.worker.create_service, Qt.ConnectionType.QueuedConnection)
         self._load.connect(self.worker.load, Qt.ConnectionType.QueuedConnection)
         self._ask.connect(self.worker.ask, Qt.ConnectionType.QueuedConnection)
-        self.worker.service_ready.connect(self._on_service)
-        self.worker.loaded.connect(lambda svc, _lm: self._on_service(svc))
         self.worker.finished.connect(self._on_done)
         self.worker.failed.connect(self._on_done)
-        self.service: Any = None
         self.busy = False
-        self._cancel: threading.Event | None = None
+        self._cancel: threading.Event | None = None  # the one cancel token of the request in flight
         self.thread.start()
-
-    def _on_service(self, service: Any) -> None:
-        self.service = service
 
     def _on_done(self, _obj: Any) -> None:
         self.busy = False
@@ -194,24 +188,23 @@ class ModelController(QObject):
     def reload(self, config: Config) -> None:
         self._load.emit(config)
 
-    def ask(self, question: str, patient: Any, max_tokens: int | None = None, temperature: float | None = None) -> None:
+    def ask(self, question: str, patient: PatientContext, max_tokens: int | None = None,
+            temperature: float | None = None) -> None:
         self.busy = True
         self._cancel = threading.Event()
         self._ask.emit(question, patient, max_tokens, temperature, self._cancel)
 
     def stop(self) -> None:
-        """Stop the running generation (thread-safe: stop flag + llama.cpp abort callback)."""
-        if not self.busy:
-            return
-        if self._cancel is not None:
+        """Stop the running generation: set the request's cancel token, which the engine reads on every
+        token and llama.cpp's abort callback reads during prompt processing. The GUI thread never
+        touches the service or its model; only the model worker does."""
+        if self.busy and self._cancel is not None:
             self._cancel.set()
-        if self.service is not None:
-            self.service.cancel()
 
     def shutdown(self) -> None:
         self.stop()
         self.thread.quit()
         self.thread.wait(30000)
-        service = self.service or self.worker.service
-        if service is not None and getattr(service, "loaded", None) is not None:
+        service = self.worker.service
+        if service is not None and service.loaded is not None:
             service.unload_model()  # the model thread has ended: free llama.cpp's memory here

@@ -22,12 +22,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol, runtime_checkable
 
 import numpy as np
 
 from ..errors import ConfigError, InputError, ModelError, ModelLoadError, PromptTooLongError
-from .events import DoneEvent, Event, Timings, TokenEvent
+from ..records.events import DoneEvent, Event, Timings, TokenEvent
 from .prompt import check_text
 from .reasoning import PhaseTracker
 
@@ -40,6 +40,29 @@ TOP_K = 40
 TOP_P = 0.95
 MIN_P = 0.05
 REPEAT_PENALTY = 1.1
+
+
+@runtime_checkable
+class EngineProtocol(Protocol):
+    """What the application layer (``service.SafeMedService``) needs from an engine.
+
+    ``Engine`` below is the llama.cpp implementation; tests use a scripted engine that needs no
+    GGUF file (``tests/gui/fake_engine.py``). The service builds engines through its
+    ``engine_factory(EngineSettings)``.
+    """
+
+    def stream_chat(self, messages: list[dict], *, max_tokens: int, temperature: float,
+                    cancel: threading.Event | None = None, seed: int | None = None) -> Iterator[TokenEvent | DoneEvent]:
+        """TokenEvents, then exactly one DoneEvent (``finish_reason`` "cancelled" when stopped)."""
+        ...
+
+    def cancel(self) -> None:
+        """Stop the generation in progress; thread-safe, a no-op when idle."""
+        ...
+
+    def close(self) -> None:
+        """Stop any generation and free the model; idempotent."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,24 @@
-"""Read a GGUF model file's header, metadata and tensor table without llama.cpp.
+"""Read and check a GGUF model file's header, metadata and tensor table before llama.cpp sees it.
 
-llama.cpp can crash (not raise) on a truncated or corrupt file, so SafeMed checks the
-file first: magic, version, every metadata value, every tensor's type and shape, and
-that every tensor's data lies inside the file. Only the header is read (buffered), never
-the tensor data, so a 20 GB production model is checked in well under a second.
+llama.cpp can crash (not raise) on a truncated or corrupt file, so SafeMed checks the file
+first. The parsing is llama.cpp's own ``gguf`` package (``gguf.GGUFReader``, from llama.cpp's
+``gguf-py``); this module is the thin layer SafeMed puts around it:
+
+- the fixed header (magic, byte order, version, tensor and metadata counts) is checked with
+  ``struct`` before GGUFReader runs, so a non-GGUF file, a big-endian or unsupported-version
+  file and an implausible count get their own one-line message;
+- GGUFReader maps the file read-only (numpy memmap, nothing is read until touched); every read
+  it makes goes through ``_get``, which this layer bounds-checks: a field that runs past the end
+  of the file is "truncated", never a numpy/struct exception or a silently short array;
+- tensor types and sizes are checked against ``GGML_TYPES`` (verified against libggml by the
+  tests: gguf-py's own table can lag the llama.cpp we ship), and every tensor's data range
+  must lie inside the file;
+- any other failure inside GGUFReader (duplicate key, unknown value type, bad alignment,
+  invalid UTF-8) becomes a ModelFileError naming the file.
+
+Only the header and tensor table are touched, never the tensor data. The memory map is dropped
+before ``read_gguf`` returns (no numpy array escapes), so the file is not held open (Windows
+would otherwise keep it locked).
 
 Layout (GGUF v2/v3, little-endian): ``"GGUF"`` u32 version, u64 tensor_count, u64 kv_count,
 kv pairs, tensor infos (name, u32 n_dims, u64 dims[n_dims], u32 ggml_type, u64 offset),
@@ -13,21 +28,25 @@ relative to the start of the data section.
 
 from __future__ import annotations
 
+import functools
 import math
-import os
 import re
 import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelFileError
+
+if TYPE_CHECKING:  # gguf (and numpy) are imported on first use: CLI commands without a model start fast
+    import numpy as np
 
 GGUF_MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
 DEFAULT_ALIGNMENT = 32
 MAX_DIMS = 4  # GGML_MAX_DIMS
+MAX_LAYERS = 512  # LLAMA_MAX_LAYERS
 
 # ggml_type id -> (name, elements per block, bytes per block). Checked against libggml's
 # ggml_blck_size()/ggml_type_size() in tests/models/test_models_gguf.py.
@@ -79,15 +98,14 @@ FILE_TYPES: dict[int, str] = {
     38: "MXFP4_MOE", 39: "NVFP4", 40: "Q1_0", 41: "Q2_0",
 }
 
-# Metadata value types: id -> (name, struct format or None for string/array).
-_VALUE_TYPES: dict[int, tuple[str, str | None]] = {
-    0: ("uint8", "<B"), 1: ("int8", "<b"), 2: ("uint16", "<H"), 3: ("int16", "<h"),
-    4: ("uint32", "<I"), 5: ("int32", "<i"), 6: ("float32", "<f"), 7: ("bool", "<?"),
-    8: ("string", None), 9: ("array", None), 10: ("uint64", "<Q"), 11: ("int64", "<q"),
-    12: ("float64", "<d"),
+# GGUF metadata value type ids (gguf.GGUFValueType) -> the names ArraySummary reports.
+_VALUE_TYPE_NAMES: dict[int, str] = {
+    0: "uint8", 1: "int8", 2: "uint16", 3: "int16", 4: "uint32", 5: "int32", 6: "float32", 7: "bool",
+    8: "string", 9: "array", 10: "uint64", 11: "int64", 12: "float64",
 }
 _T_STRING, _T_ARRAY = 8, 9
-# Arrays longer than this (tokenizer vocabularies: 150k strings) are skipped, not kept.
+_HEADER = struct.Struct("<4sIQQ")  # magic, version, tensor count, metadata count
+# Arrays longer than this (tokenizer vocabularies: 150k strings) are summarised, not kept.
 MAX_KEPT_ARRAY = 64
 _MAX_COUNT = 1 << 32  # a tensor/kv/array count above this is corruption, not a model
 _BLOCK_RE = re.compile(r"^blk\.(\d+)\.")
@@ -159,84 +177,188 @@ class GGUFInfo:
         }
 
 
-class _Reader:
-    """Little-endian reads from a buffered file; running out of bytes means truncation."""
+class _OutOfRange(Exception):
+    """A read past the end of the file, raised inside GGUFReader and reported as truncation."""
 
-    def __init__(self, fh: BinaryIO, path: Path, file_size: int):
-        self.fh = fh
-        self.path = path
-        self.file_size = file_size
-        self.pos = 0
+    def __init__(self, what: str, end: int, size: int):
+        super().__init__(what, end, size)
+        self.what = what
+        self.end = end
+        self.size = size
 
-    def read(self, n: int, what: str) -> bytes:
-        if n < 0 or self.pos + n > self.file_size:
-            raise ModelFileError(
-                f"{self.path.name}: truncated or corrupt GGUF: {what} needs bytes up to "
-                f"{self.pos + n} but the file has {self.file_size} bytes")
-        data = self.fh.read(n)
-        if len(data) != n:  # file shrank while reading
-            raise ModelFileError(f"{self.path.name}: truncated GGUF: short read at byte {self.pos}")
-        self.pos += n
-        return data
 
-    def skip(self, n: int, what: str) -> None:
-        if n < 0 or self.pos + n > self.file_size:
-            self.read(n, what)  # raises with the standard message
-        self.fh.seek(n, 1)
-        self.pos += n
+@functools.cache
+def _reader_class() -> type:
+    """GGUFReader with bounds-checked reads; built on first use (imports gguf and numpy)."""
+    import numpy as np
+    from gguf import GGUFReader
 
-    def unpack(self, fmt: str, what: str) -> Any:
-        return struct.unpack(fmt, self.read(struct.calcsize(fmt), what))[0]
+    class CheckedGGUFReader(GGUFReader):
+        """``gguf.GGUFReader`` over a read-only map of the file, with three changes:
 
-    def u32(self, what: str) -> int:
-        return self.unpack("<I", what)
+        - ``_get`` (the reader's one primitive read) refuses to read past the end of the file;
+          numpy slicing would silently return a short array instead;
+        - ``data`` is a plain ndarray view of the memmap GGUFReader opens (same mapped bytes,
+          no copy): slicing the memmap subclass runs its ``__array_finalize__`` on every one of
+          the ~250k small reads a tokenizer vocabulary takes, which made parsing ~2x slower;
+        - ``_build_tensors`` keeps the tensor table and builds no views of the tensor data (never
+          read here; read_gguf checks types and ranges against GGML_TYPES instead).
+        """
 
-    def u64(self, what: str) -> int:
-        return self.unpack("<Q", what)
+        def __init__(self, path: Path, n_kv: int):
+            self._n_kv = n_kv
+            self._size = 0
+            self.tensor_fields: list[Any] = []
+            super().__init__(path, "r")
 
-    def string(self, what: str) -> str:
-        n = self.u64(f"length of {what}")
-        raw = self.read(n, what)
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ModelFileError(f"{self.path.name}: corrupt GGUF: {what} is not valid UTF-8") from None
+        @property  # type: ignore[override]
+        def data(self) -> np.ndarray:
+            return self._view
 
-    def count(self, what: str) -> int:
-        n = self.u64(what)
+        @data.setter
+        def data(self, value: np.ndarray) -> None:
+            self._view = value.view(np.ndarray)
+            self._size = int(value.nbytes)
+
+        @property
+        def mapped_size(self) -> int:
+            return self._size
+
+        def _get(self, offset: int, dtype: Any, count: int = 1, override_order: Any = None) -> np.ndarray:
+            end = int(offset) + np.dtype(dtype).itemsize * int(count)
+            if offset < 0 or end > self._size:
+                raise _OutOfRange(self._where(), end, self._size)
+            return super()._get(offset, dtype, count, override_order)
+
+        def _where(self) -> str:
+            fields = list(getattr(self, "fields", {}))
+            if len(fields) < 3:  # GGUF.version, GGUF.tensor_count, GGUF.kv_count come first
+                return "the header"
+            done = len(fields) - 3
+            if done < self._n_kv:
+                after = f" (after {fields[-1]!r})" if done else ""
+                return f"metadata entry #{done}{after}"
+            return "the tensor table"
+
+        def _build_tensors(self, start_offs: int, fields: list[Any]) -> None:
+            self.tensor_fields = list(fields)
+
+    return CheckedGGUFReader
+
+
+def _check_header(path: Path) -> tuple[int, int, int]:
+    """Magic, byte order, version and counts, before GGUFReader maps the file: (version, n_tensors, n_kv)."""
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        raise ModelFileError(f"model file not found: {path}") from None
+    except IsADirectoryError:
+        raise ModelFileError(f"model path is a directory, not a file: {path}") from None
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file {path}: {exc.strerror}") from exc
+    with fh:
+        head = fh.read(_HEADER.size)
+    if head[:4] != GGUF_MAGIC:
+        raise ModelFileError(f"{path.name}: not a GGUF model file (starts with {head[:4]!r}, expected b'GGUF')")
+    if len(head) >= 8:
+        version = int.from_bytes(head[4:8], "little")
+        if version not in SUPPORTED_VERSIONS:
+            if int.from_bytes(head[4:8], "big") in SUPPORTED_VERSIONS:
+                raise ModelFileError(
+                    f"{path.name}: big-endian GGUF file: llama.cpp here reads little-endian files only")
+            raise ModelFileError(f"{path.name}: unsupported GGUF version {version} (supported: 2, 3)")
+    if len(head) < _HEADER.size:
+        raise ModelFileError(f"{path.name}: truncated or corrupt GGUF: the header needs bytes up to "
+                             f"{_HEADER.size} but the file has {len(head)} bytes")
+    _, version, n_tensors, n_kv = _HEADER.unpack(head)
+    for what, n in (("tensor count", n_tensors), ("metadata count", n_kv)):
         if n >= _MAX_COUNT:
-            raise ModelFileError(f"{self.path.name}: corrupt GGUF: implausible {what} {n}")
-        return n
+            raise ModelFileError(f"{path.name}: corrupt GGUF: implausible {what} {n}")
+    return version, n_tensors, n_kv
 
 
-def _read_value(r: _Reader, vtype: int, key: str) -> Any:
-    spec = _VALUE_TYPES.get(vtype)
-    if spec is None:
-        raise ModelFileError(f"{r.path.name}: corrupt GGUF: metadata {key!r} has unknown value type {vtype}")
-    name, fmt = spec
-    if fmt is not None:
-        return r.unpack(fmt, f"metadata {key!r}")
-    if vtype == _T_STRING:
-        return r.string(f"metadata {key!r}")
-    # array
-    etype = r.u32(f"element type of {key!r}")
-    count = r.count(f"array length of {key!r}")
-    espec = _VALUE_TYPES.get(etype)
-    if espec is None:
-        raise ModelFileError(f"{r.path.name}: corrupt GGUF: array {key!r} has unknown element type {etype}")
-    ename, efmt = espec
-    if count > MAX_KEPT_ARRAY:
-        if efmt is not None:
-            r.skip(count * struct.calcsize(efmt), f"array {key!r}")
-        elif etype == _T_STRING:  # walk the lengths, skip the bytes (no decoding)
-            what = f"array {key!r}"
-            for _ in range(count):
-                r.skip(r.u64(what), what)
-        else:
-            for _ in range(count):
-                _read_value(r, etype, key)  # nested arrays must be walked
-        return ArraySummary(ename, count)
-    return [_read_value(r, etype, key) for _ in range(count)]
+def _value(parts: list[Any], i: int, vtype: int, key: str) -> tuple[Any, int]:
+    """Decode the metadata value whose GGUFReader parts start at ``parts[i]``: (value, next index).
+
+    Walks the parts itself because ``ReaderField.contents()`` flattens nested arrays, and so
+    that long arrays become an ArraySummary without building a Python list of them.
+    """
+    if vtype == _T_STRING:  # parts: u64 length, uint8 bytes
+        try:
+            return parts[i + 1].tobytes().decode("utf-8"), i + 2
+        except UnicodeDecodeError:
+            raise ModelFileError(f"metadata {key!r} is not valid UTF-8") from None
+    if vtype != _T_ARRAY:  # a scalar: one 1-element array
+        return parts[i].tolist()[0], i + 1
+    etype, count = int(parts[i][0]), int(parts[i + 1][0])  # parts: u32 element type, u64 length, elements
+    i += 2
+    if etype not in _VALUE_TYPE_NAMES:
+        raise ModelFileError(f"array {key!r} has unknown element type {etype}")
+    if count <= MAX_KEPT_ARRAY:
+        items = []
+        for _ in range(count):
+            item, i = _value(parts, i, etype, key)
+            items.append(item)
+        return items, i
+    if etype == _T_STRING:
+        i += 2 * count
+    elif etype == _T_ARRAY:
+        for _ in range(count):  # nested arrays take a varying number of parts: walk them
+            _, i = _value(parts, i, etype, key)
+    else:
+        i += count
+    return ArraySummary(_VALUE_TYPE_NAMES[etype], count), i
+
+
+def _tensor_entry(field: Any) -> _TensorEntry:
+    """(name, n_dims, dims, ggml type, offset) of one tensor-info ReaderField, as Python ints."""
+    _name_len, _name, n_dims, dims, gtype, offset = field.parts
+    return field.name, int(n_dims[0]), tuple(int(d) for d in dims.tolist()), int(gtype[0]), int(offset[0])
+
+
+_TensorEntry = tuple[str, int, tuple[int, ...], int, int]  # name, n_dims, dims, ggml type, offset
+
+
+def _parse(path: Path, n_kv: int) -> tuple[int, int, int, dict[str, Any], list[_TensorEntry]]:
+    """Run GGUFReader: (file size, alignment, data offset, metadata, tensor entries), all plain Python.
+
+    Every failure comes back as one ModelFileError raised here, after the reader (and with it
+    the memory map) is gone: an exception chained to GGUFReader's would keep its frames, and
+    so the mapped file, alive for as long as the error is shown.
+    """
+    failure = None
+    reader = None
+    try:
+        reader = _reader_class()(path, n_kv)
+        parsed = _extract(reader)
+    except _OutOfRange as exc:
+        failure = (f"truncated or corrupt GGUF: {exc.what} needs bytes up to {exc.end} "
+                   f"but the file has {exc.size} bytes")
+    except ModelFileError as exc:
+        failure = f"corrupt GGUF: {exc.message}"
+    except UnicodeDecodeError:
+        failure = "corrupt GGUF: a metadata key or tensor name is not valid UTF-8"
+    except RecursionError:  # GGUFReader walks nested arrays recursively (llama.cpp rejects them)
+        failure = "corrupt GGUF: metadata arrays nested too deeply"
+    except (ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:
+        reason = " ".join(str(exc.args[0] if exc.args else type(exc).__name__).split())
+        failure = f"corrupt GGUF: {reason}"
+    except OSError as exc:
+        failure = f"cannot map the file: {exc.strerror or exc}"
+    finally:
+        reader = None  # the last reference to the memory map (this frame outlives a raise below)
+    if failure is not None:
+        raise ModelFileError(f"{path.name}: {failure}")
+    return parsed
+
+
+def _extract(reader: Any) -> tuple[int, int, int, dict[str, Any], list[_TensorEntry]]:
+    """Copy what read_gguf needs out of the reader into plain Python (no array keeps the map alive)."""
+    metadata: dict[str, Any] = {}
+    for key, f in list(reader.fields.items())[3:]:  # after GGUF.version, .tensor_count, .kv_count
+        metadata[key], _ = _value(f.parts, 3, int(f.parts[2][0]), key)  # parts: key len, key, type, value
+    tensors = [_tensor_entry(f) for f in reader.tensor_fields]
+    return reader.mapped_size, int(reader.alignment), int(reader.data_offset), metadata, tensors
 
 
 def tensor_nbytes(name: str, dims: tuple[int, ...], ggml_type: int, *, file: str = "") -> int:
@@ -264,53 +386,23 @@ def read_gguf(path: str | Path) -> GGUFInfo:
     """Parse and check a GGUF file. Raises ModelFileError for a missing, non-GGUF,
     unsupported-version, corrupt or truncated file."""
     path = Path(path)
-    try:
-        fh = open(path, "rb", buffering=1 << 20)
-    except FileNotFoundError:
-        raise ModelFileError(f"model file not found: {path}") from None
-    except IsADirectoryError:
-        raise ModelFileError(f"model path is a directory, not a file: {path}") from None
-    except OSError as exc:
-        raise ModelFileError(f"cannot read model file {path}: {exc.strerror}") from exc
-    with fh:
-        file_size = os.fstat(fh.fileno()).st_size
-        r = _Reader(fh, path, file_size)
-        magic = fh.read(4)
-        if magic != GGUF_MAGIC:
-            raise ModelFileError(f"{path.name}: not a GGUF model file (starts with {magic[:4]!r}, expected b'GGUF')")
-        r.pos = 4
-        version = r.u32("version")
-        if version not in SUPPORTED_VERSIONS:
-            raise ModelFileError(f"{path.name}: unsupported GGUF version {version} (supported: 2, 3)")
-        n_tensors = r.count("tensor count")
-        n_kv = r.count("metadata count")
+    version, _n_tensors, n_kv = _check_header(path)
+    file_size, alignment, data_offset, metadata, entries = _parse(path, n_kv)
 
-        metadata: dict[str, Any] = {}
-        for i in range(n_kv):
-            key = r.string(f"metadata key #{i}")
-            vtype = r.u32(f"type of metadata {key!r}")
-            metadata[key] = _read_value(r, vtype, key)
+    tensors: list[TensorInfo] = []
+    seen: set[str] = set()
+    for name, n_dims, dims, gtype, offset in entries:
+        if name in seen:
+            raise ModelFileError(f"{path.name}: corrupt GGUF: duplicate tensor {name!r}")
+        seen.add(name)
+        if not 1 <= n_dims <= MAX_DIMS:
+            raise ModelFileError(f"{path.name}: corrupt GGUF: tensor {name!r} has {n_dims} dimensions")
+        n_bytes = tensor_nbytes(name, dims, gtype, file=path.name)
+        if offset % alignment:
+            raise ModelFileError(
+                f"{path.name}: corrupt GGUF: tensor {name!r} offset {offset} is not aligned to {alignment}")
+        tensors.append(TensorInfo(name, dims, gtype, GGML_TYPES[gtype][0], offset, n_bytes))
 
-        alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
-        if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
-            raise ModelFileError(f"{path.name}: corrupt GGUF: general.alignment {alignment!r} is not a power of two")
-
-        tensors: list[TensorInfo] = []
-        for i in range(n_tensors):
-            name = r.string(f"name of tensor #{i}")
-            n_dims = r.u32(f"dimension count of tensor {name!r}")
-            if not 1 <= n_dims <= MAX_DIMS:
-                raise ModelFileError(f"{path.name}: corrupt GGUF: tensor {name!r} has {n_dims} dimensions")
-            dims = tuple(r.u64(f"dimensions of tensor {name!r}") for _ in range(n_dims))
-            gtype = r.u32(f"type of tensor {name!r}")
-            offset = r.u64(f"offset of tensor {name!r}")
-            n_bytes = tensor_nbytes(name, dims, gtype, file=path.name)
-            if offset % alignment:
-                raise ModelFileError(
-                    f"{path.name}: corrupt GGUF: tensor {name!r} offset {offset} is not aligned to {alignment}")
-            tensors.append(TensorInfo(name, dims, gtype, GGML_TYPES[gtype][0], offset, n_bytes))
-
-    data_offset = -(-r.pos // alignment) * alignment
     for t in tensors:
         end = data_offset + t.offset + t.n_bytes
         if end > file_size:
@@ -344,6 +436,9 @@ def _describe(path: Path, version: int, file_size: int, alignment: int, data_off
     n_layers = arch_int("block_count")
     if n_layers is None:
         n_layers = max(layer_of) + 1 if layer_of else 0
+    if not 0 <= n_layers <= MAX_LAYERS:  # a flipped bit here must not become a 4-billion-entry list
+        raise ModelFileError(
+            f"{path.name}: corrupt GGUF: implausible {arch}.block_count {n_layers} (llama.cpp allows {MAX_LAYERS})")
     if layer_of and max(layer_of) >= n_layers:
         raise ModelFileError(
             f"{path.name}: corrupt GGUF: tensor blk.{max(layer_of)} but {arch}.block_count is {n_layers}")

@@ -75,6 +75,18 @@ def fmt_bytes(n: int) -> str:
 
 # --- detection ---------------------------------------------------------------------------
 
+def llama_build_info() -> dict[str, Any]:
+    """The llama-cpp-python version, whether the build can offload to a GPU, and llama.cpp's system info."""
+    try:
+        import llama_cpp
+
+        return {"python_package": llama_cpp.__version__,
+                "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
+                "system_info": llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()}
+    except Exception as exc:  # noqa: BLE001 - reported in the doctor output, never hidden
+        return {"python_package": None, "gpu_offload": False, "system_info": "", "error": str(exc)}
+
+
 def list_backend_devices() -> list[tuple[str, str, str, int, int]]:
     """Every device ggml's backend registry knows (CPU included) as
     ``(name, description, kind, free_bytes, total_bytes)``. Raises OSError/AttributeError when

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 
 from ..errors import ConfigError, InputError
-from ..patient import PatientContext
+from ..records.patient import PatientContext
 
 TEMPLATE_VERSION = "safemed-prompt-1"
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .events import Phase
+from ..records.events import Phase
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"

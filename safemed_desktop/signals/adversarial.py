@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import PackError, SafeMedError
 from .packs import PACK_DIR, Pack, compile_patterns, load_pack
-from .record import Evidence, Signal, SignalContext
+from ..records.signal import Evidence, Signal, SignalContext
 
 NAME = "adversarial_input"
 CLASSIFIER_PATH = PACK_DIR / "adversarial_classifier.npz"

@@ -22,13 +22,12 @@ from itertools import combinations
 
 from ..errors import InputError, PackError
 from .packs import Pack, load_pack
-from .record import Evidence, Signal, SignalContext
+from ..records.signal import Evidence, Signal, SignalContext, worst_level
 
 NAME = "confidence"
 SOURCE = "model-logprobs"
 PACK = "confidence_thresholds"
 MEASURES = ("mean_prob", "min_prob", "share_low_prob", "option_prob", "self_consistency")
-_RANK = {"ok": 0, "caution": 1, "alert": 2}
 _MAX_LOW_EVIDENCE = 5
 
 
@@ -288,7 +287,7 @@ def assess(ctx: SignalContext, samples: list[str] | None = None) -> Signal:
 
     if not results:
         return Signal(NAME, "not_assessed", (parts[0] if parts else "No answer tokens to judge") + ".", SOURCE)
-    level = max((lv for lv, _ in results), key=_RANK.__getitem__)
+    level = worst_level(lv for lv, _ in results)
     flagged = [reason for lv, reason in results if lv == level and lv != "ok"]
     lead = {"ok": "Model was confident", "caution": "Low confidence", "alert": "Very low confidence"}[level]
     detail = "; ".join(parts)

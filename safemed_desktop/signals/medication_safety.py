@@ -19,11 +19,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..patient import PatientContext
+from ..records.patient import PatientContext
 from .formulary import Drug, Interaction, Knowledge, Quantity, load_knowledge, normalize_name
 from .medication_parse import Dose, MedicationMention, find_drugs, parse_medication_list, parse_text
 from .negation import scan
-from .record import Evidence, Signal, SignalContext
+from .units import canonical_unit, factor as unit_factor
+from ..records.signal import Evidence, Signal, SignalContext, worst_level
 
 NAME = "medication_safety"
 WEIGHT = {"contraindicated": 1.0, "major": 0.8, "moderate": 0.4, "high_alert": 0.2, "note": 0.0, "none": 0.0}
@@ -125,8 +126,8 @@ def _check_doses(m: MedicationMention, d: Drug, p: PatientContext, answer: str, 
         s, e = _dose_span(answer, dose)
         who = _name(m)
         ped = d.pediatric if (child or p.age is None) else None
-        if ped and ped.unit and dose.unit == ("mg" if ped.unit in ("mg", "g", "mcg") else ped.unit):
-            factor = {"mg": 1.0, "g": 1000.0, "mcg": 0.001}.get(ped.unit, 1.0)
+        if ped and ped.unit and dose.unit == canonical_unit(ped.unit):
+            factor = unit_factor(ped.unit)
             # per-kg limits: compare per-kg doses directly, or absolute doses against weight-based limits
             for kind, per_kg_dose, abs_dose, lim_pk, cap in (
                 ("single", dose.single_per_kg, dose.single, ped.max_single_per_kg, ped.max_single),
@@ -318,7 +319,7 @@ def assess(ctx: SignalContext) -> Signal:
             summary = "No dose, interaction, allergy or patient-specific problem found for " + ", ".join(_name(m) for m in first.values())
         return Signal(NAME, "ok", summary, k.source, 1.0, evidence)
     worst = problems[0]
-    level = "alert" if any(_LEVEL[f.severity] == "alert" for f in problems) else "caution"
+    level = worst_level(_LEVEL[f.severity] for f in problems)
     summary = worst.detail.split(". ")[0] if worst.rule.startswith("interaction") else worst.detail
     summary = summary[:1].upper() + summary[1:]
     if len(problems) > 1:

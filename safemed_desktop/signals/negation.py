@@ -15,6 +15,15 @@ Scope rules (clause-based, deliberately simple and predictable):
     "use", "give", "because"). A colon does not end a clause ("Avoid: ibuprofen, naproxen").
   * a term directly followed by "allergy", "toxicity", "overdose", "-induced", "levels" ... is a
     reference, not a recommendation ("penicillin allergy", "digoxin toxicity").
+
+:func:`is_negated` answers the broader question rule-based signals ask of a named agent ("is this
+mention a recommendation?", used by ``guideline_consistency`` and ``reasoning_consistency``): the
+warning cues above, plus plain negation in the mention's clause ("antibiotics are not needed",
+"no antibiotics"), except where the cue negates a delay or a limit rather than the agent ("do not
+delay epinephrine", "do not exceed 4 g of paracetamol", "no more than 4 g").
+
+:data:`DENIAL_BEFORE` is the negation of a symptom in a question ("denies chest pain", "no fever"),
+matched against the text just before the symptom (``red_flags``).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _PRE = [
     r"avoid(?:ing|s|ed)?", r"do\s+not", r"don'?t", r"does\s+not", r"never", r"should\s+not", r"shouldn'?t",
@@ -203,3 +213,94 @@ def scan(text: str) -> WarningContext:
 def warning_cue(text: str, start: int, end: int) -> Cue | None:
     """One-off form of ``scan(text).cue_for(start, end)``."""
     return scan(text).cue_for(start, end)
+
+
+# --- mention negation (is a named agent recommended?) -------------------------------------------------
+_CLAUSE_BREAK = re.compile(
+    r"(?<!\d)\.|\.(?!\d)|[;:!?\n]|\b(?:but|however|whereas|except|so|then|because|since|although|though|while|unless)\b",
+    re.IGNORECASE,
+)
+_NEG_BEFORE = re.compile(
+    r"\b(?:not|no|never|avoid|avoiding|don't|do not|does not|doesn't|should not|shouldn't|must not|cannot|can't|"
+    r"without|instead of|rather than|against|stop|stopping|discontinue|withhold|contraindicat\w*|"
+    r"unnecessary|neither|nor|not recommended|not indicated|not needed|not advised|unsafe)\b",
+    re.IGNORECASE,
+)
+# "do not delay epinephrine", "do not exceed 4 g of paracetamol": the cue negates the delay or the
+# excess, not the drug
+_DOUBLE_NEG = re.compile(
+    r"^\s*(?:delay|delaying|withhold|withholding|hesitate|wait|forget|omit|miss|exceed|exceeding|more\s+than|"
+    r"longer\s+than)\b",
+    re.IGNORECASE,
+)
+_LIMIT_VERB = re.compile(r"\b(?:delay|withhold|hesitate|wait|forget|omit|miss|exceed)\w*\s*$", re.IGNORECASE)
+_THAN = re.compile(r"\s*than\b", re.IGNORECASE)
+_NEG_AFTER = re.compile(
+    r"^[^.;!?\n]{0,40}?\b(?:is|are|was|were|be|being)?\s*(?:not|never)\s+(?:recommended|indicated|needed|necessary|"
+    r"required|advised|appropriate|effective|first[\s-]?line|helpful|useful|warranted|used|given|prescribed|safe)\b"
+    r"|^[^.;!?\n]{0,40}?\b(?:is|are)\s+(?:contraindicated|unnecessary|ineffective|inappropriate|not\b)"
+    r"|^[^.;!?\n]{0,40}?\bshould\s+(?:not|never)\s+be\b"
+    r"|^[^.;!?\n]{0,40}?\bshould\s+be\s+avoided\b"
+    r"|^[^.;!?\n]{0,30}?\b(?:do|does|will)\s+not\s+(?:help|work|treat|cure)\b",
+    re.IGNORECASE,
+)
+_MAX_WORDS_BETWEEN = 6
+
+
+@lru_cache(maxsize=32)
+def _clause_breaks(text: str) -> tuple[list[int], list[int]]:
+    spans = [m.span() for m in _CLAUSE_BREAK.finditer(text)]
+    return [a for a, _ in spans], [b for _, b in spans]
+
+
+@lru_cache(maxsize=32)
+def _scan_cached(text: str) -> WarningContext:
+    return scan(text)
+
+
+def _clause_negated(text: str, start: int, end: int) -> bool:
+    """Plain negation of text[start:end] in its clause: a negation word at most six words before it
+    ("no antibiotics", "not amoxicillin"), or a negated predicate after it ("... are not needed")."""
+    # clause start: the end of the last break before the mention
+    starts, ends = _clause_breaks(text)
+    i = bisect.bisect_right(starts, start - 1) - 1
+    clause_start = 0
+    while i >= 0:
+        if ends[i] <= start:
+            clause_start = ends[i]
+            break
+        i -= 1
+    before = text[clause_start:start]
+    for m in _NEG_BEFORE.finditer(before):
+        between = before[m.end():]
+        if len(between.split()) > _MAX_WORDS_BETWEEN:
+            continue
+        if _DOUBLE_NEG.match(between):
+            continue
+        return True
+    return bool(_NEG_AFTER.match(text[end:]))
+
+
+def is_negated(text: str, start: int, end: int) -> bool:
+    """Whether the mention text[start:end] is negated or warned against, i.e. not a recommendation.
+
+    ``is_negated("Do not use amoxicillin.", 11, 22)`` is True; ``is_negated("Do not delay
+    epinephrine.", 13, 24)`` is False (the cue negates the delay, not the drug).
+    """
+    if _clause_negated(text, start, end):
+        return True
+    cue = _scan_cached(text).cue_for(start, end)
+    if cue is None:
+        return False
+    between = text[cue.end:start]
+    if cue.kind == "pre" and (_DOUBLE_NEG.match(between) or _LIMIT_VERB.search(cue.text) or _THAN.match(between)):
+        return False
+    return True
+
+
+# --- symptom denial (red_flags) --------------------------------------------------------------------
+#: "denies chest pain", "no stiff neck", "negative for ...": searched in the text just before a symptom.
+DENIAL_BEFORE = re.compile(
+    r"\b(?:no|denies|denied|denying|without|not|negative for|absence of|free of|never had|ruled out)\b[^.?!;\n]{0,20}$",
+    re.IGNORECASE,
+)

@@ -39,6 +39,19 @@ class Pack:
         return f"{self.name}@{self.version}"
 
 
+def normalize_sources(value: Any) -> tuple[Any, ...]:
+    """An entry's ``source`` field as a tuple of source ids: a list as its items, a single id as a 1-tuple.
+
+    ``normalize_sources("fda-label") == ("fda-label",)``; ``normalize_sources(["a", "b"]) == ("a", "b")``.
+    """
+    return tuple(value) if isinstance(value, list) else (value,)
+
+
+def join_sources(value: Any, sep: str = ", ") -> str:
+    """An entry's ``source`` field as one display string: ``["nice-ng109", "idsa"] -> "nice-ng109, idsa"``."""
+    return sep.join(normalize_sources(value))
+
+
 def parse_pack(data: Any, origin: str) -> Pack:
     if not isinstance(data, dict):
         raise PackError(f"{origin}: a pack must be a JSON object")
@@ -56,8 +69,7 @@ def parse_pack(data: Any, origin: str) -> Pack:
     for i, entry in enumerate(entries):
         if isinstance(entry, dict):
             src = entry.get("source")
-            refs = src if isinstance(src, list) else [src]
-            if not src or any(r not in sources for r in refs):
+            if not src or any(r not in sources for r in normalize_sources(src)):
                 raise PackError(f"{origin}: entry {i} cites unknown or missing source {src!r}")
     return Pack(name=data["pack"], version=str(data["version"]), sources=dict(sources), entries=tuple(entries), raw=data)
 

@@ -15,10 +15,9 @@ import logging
 from typing import Callable, Iterable
 
 from ..errors import SafeMedError
-from ..patient import PatientContext
-from .guard import GuardDecision, guard_decision
+from ..records.patient import PatientContext
 from .packs import PACK_DIR, load_pack
-from .record import SIGNAL_NAMES, Signal, SignalContext
+from ..records.signal import SIGNAL_NAMES, Signal, SignalContext
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ MODULES: dict[str, str] = {
 
 __all__ = [
     "SIGNAL_ORDER", "QUESTION_SIGNALS", "MODULES", "assess_question", "assess_all", "assess_one",
-    "not_assessed_because", "pack_versions", "guard_decision", "GuardDecision",
+    "not_assessed_because", "pack_versions",
 ]
 
 

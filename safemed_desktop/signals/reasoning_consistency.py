@@ -19,8 +19,9 @@ import re
 from functools import lru_cache
 
 from .confidence import find_chosen_option, question_options
-from .guidelines import is_negated, load_rules
-from .record import Evidence, Signal, SignalContext
+from .guidelines import load_rules
+from .negation import is_negated
+from ..records.signal import LEVEL_RANK, Evidence, Signal, SignalContext
 
 NAME = "reasoning_consistency"
 SOURCE = "reasoning-rules@1"
@@ -175,8 +176,7 @@ def assess(ctx: SignalContext) -> Signal:
             compared.append("drugs named")
         what = " and ".join(compared) if compared else "conclusion"
         return Signal(NAME, "ok", f"The answer agrees with the reasoning ({what} checked).", SOURCE)
-    rank = {"caution": 1, "alert": 2}
-    findings.sort(key=lambda f: -rank[f[0]])
+    findings.sort(key=lambda f: -LEVEL_RANK[f[0]])
     summary = findings[0][1] + ("." if len(findings) == 1 else f" (+{len(findings) - 1} more).")
     return Signal(NAME, findings[0][0], summary, SOURCE, evidence=tuple(evidence))
 

@@ -15,19 +15,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..errors import PackError
+from .negation import DENIAL_BEFORE
 from .packs import Pack, compile_patterns, load_pack
-from .record import Evidence, Signal, SignalContext
+from ..records.signal import Evidence, Signal, SignalContext
 
 NAME = "red_flags"
 _F = re.IGNORECASE
-# A symptom mention preceded by one of these (same clause) is negated: "denies chest pain", "no stiff neck".
+# A symptom mention preceded by negation.DENIAL_BEFORE (same clause) is negated: "denies chest pain", "no stiff neck".
 # A named condition ("stroke", "sepsis") counts only as a present problem: "suspected sepsis", "having a stroke".
 _NAMED_CUE = re.compile(
     r"\b(?:suspected|suspect|possible|probable|likely|ongoing|acute|current|having|has|had|with|presenting with|"
     r"presented with|symptoms of|signs of|in|into|think (?:he|she|they|i|it) (?:is|are|am|was|might be|may be)(?: having)?)\s+(?:an?\s+)?$",
     _F,
 )
-_QUESTION_NEGATION = re.compile(r"\b(?:no|denies|denied|denying|without|not|negative for|absence of|free of|never had|ruled out)\b[^.?!;\n]{0,20}$", _F)
 
 
 @dataclass(frozen=True)
@@ -103,11 +103,11 @@ def find_emergencies(question: str) -> list[Emergency]:
     describes_patient = any(p.search(question) for p in r.patient)
     found = []
     for c in r.conditions:
-        m = _first_unnegated(c.symptoms, question, _QUESTION_NEGATION)
-        if m is not None and not all(_first_unnegated(g, question, _QUESTION_NEGATION) for g in c.requires):
+        m = _first_unnegated(c.symptoms, question, DENIAL_BEFORE)
+        if m is not None and not all(_first_unnegated(g, question, DENIAL_BEFORE) for g in c.requires):
             m = None  # symptoms without the context that makes them an emergency (e.g. chest pain, no risk factor)
         if m is None and describes_patient:  # a named condition, stated as present ("suspected sepsis")
-            m = next((n for n in (_first_unnegated((p,), question, _QUESTION_NEGATION) for p in c.named)
+            m = next((n for n in (_first_unnegated((p,), question, DENIAL_BEFORE) for p in c.named)
                       if n is not None and _NAMED_CUE.search(_clause_before(question, n.start()))), None)
         if m is None:
             continue

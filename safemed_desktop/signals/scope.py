@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from ..errors import PackError
 from .packs import Pack, compile_patterns, load_pack
-from .record import Evidence, Signal, SignalContext
+from ..records.signal import Evidence, Signal, SignalContext
 
 NAME = "scope"
 KINDS = ("non_clinical", "must_not_fulfil")

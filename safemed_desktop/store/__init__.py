@@ -1,7 +1,7 @@
 """The encrypted clinical store (no Qt): records, audit chain, provenance.
 
 Entry points: ``Store.create`` / ``Store.open`` (locked) and, for the service layer,
-``open_store(config)`` and ``store_answer(config, record, passphrase)``.
+``open_store(config)``.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 from .audit import VerifyReport
 from .crypto import KdfParams
+from .rows import FeedbackInput
 from .schema import ROLES, SCHEMA_VERSION
-from .store import FeedbackInput, Store
+from .store import Store
 
 if TYPE_CHECKING:
-    from ..answer import AnswerRecord
     from ..config import Config
 
 
@@ -24,12 +24,4 @@ def open_store(config: "Config") -> Store:
                       strike_window_days=config.strike_window_days)
 
 
-def store_answer(config: "Config", record: "AnswerRecord", passphrase: str) -> str:
-    """Open, unlock, save one answer, close. For one-shot callers such as ``safemed ask --save``."""
-    with open_store(config) as store:
-        store.unlock(passphrase)
-        return store.save_answer(record)
-
-
-__all__ = ["Store", "FeedbackInput", "VerifyReport", "KdfParams", "ROLES", "SCHEMA_VERSION", "open_store",
-           "store_answer"]
+__all__ = ["Store", "FeedbackInput", "VerifyReport", "KdfParams", "ROLES", "SCHEMA_VERSION", "open_store"]

@@ -23,6 +23,7 @@ from typing import Any, Iterable
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ..errors import IntegrityError
 
 _pack = struct.Struct(">Q").pack
 
@@ -100,6 +101,24 @@ def append_events(conn: sqlite3.Connection, store_uuid: str, events: Iterable[Pe
         conn.execute("INSERT INTO checkpoints (seq, ts, head_hash, signature) VALUES (?, ?, ?, ?)",
                      (seq, ts, prev, sign(checkpoint_message(store_uuid, seq, prev))))
     return seq, prev
+
+
+def check_record(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> None:
+    """Refuse a record whose bytes differ from what its latest audit event recorded."""
+    hit = conn.execute("SELECT record_digest, seq FROM audit WHERE table_name = ? AND row_id = ? "
+                       "ORDER BY seq DESC LIMIT 1", (table, row["id"])).fetchone()
+    if hit is None:
+        raise IntegrityError(f"{table} record {row['id']} has no audit event (written outside SafeMed)",
+                             hint="run `safemed store verify`")
+    if record_digest(table, row) != hit[0]:
+        raise IntegrityError(f"{table} record {row['id']} was altered on disk (it no longer matches audit "
+                             f"event #{hit[1]})", hint="run `safemed store verify`")
+
+
+def latest_digests(conn: sqlite3.Connection, table: str) -> dict[str, str]:
+    """Row id -> the record digest its latest audit event recorded, for every audited row of ``table``."""
+    return dict(conn.execute("SELECT row_id, record_digest FROM audit WHERE table_name = ? ORDER BY seq",
+                             (table,)).fetchall())
 
 
 @dataclass

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -176,7 +175,3 @@ class FieldCipher:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:  # authenticated but not text: a programming error
             raise IntegrityError(f"{table}.{column} of record {row_id} is not UTF-8 text") from exc
-
-
-def constant_time_equal(a: bytes, b: bytes) -> bool:
-    return hmac.compare_digest(a, b)

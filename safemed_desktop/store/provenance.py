@@ -1,4 +1,4 @@
-"""Provenance aggregates: a model version's track record and the five-strike rule.
+"""Provenance: an answer's audits and edits, its model version's track record, the five-strike rule.
 
 Works on clear metadata only (scores, flags, strike bits, categories, model sha256),
 so no ciphertext is decrypted to compute a track record.
@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from typing import Any
+
+from ..records.answer import new_id
 
 STRIKE_LIMIT = 5
 STRIKE_CRITERIA = ("medication_safety", "medical_correctness")
@@ -81,4 +83,33 @@ def strike_status(conn: sqlite3.Connection, model_sha256: str, now: float, windo
         "window_days": window_days,
         "under_review": review is not None or count >= STRIKE_LIMIT,
         "marked_at": review["marked_at"] if review else None,
+    }
+
+
+def review_due(conn: sqlite3.Connection, model_sha256: str, now: float, window_days: int) -> dict[str, Any] | None:
+    """The ``model_reviews`` row marking the model for review, when it reached the limit and none is open."""
+    count = strike_count(conn, model_sha256, now, window_days)
+    if count < STRIKE_LIMIT or open_review(conn, model_sha256) is not None:
+        return None
+    return {"id": new_id(), "model_sha256": model_sha256, "marked_at": now, "strike_count": count,
+            "window_days": window_days, "status": "open"}
+
+
+def answer_provenance(conn: sqlite3.Connection, answer: dict[str, Any], audits: list[dict[str, Any]],
+                      acknowledgements: list[dict[str, Any]], edit_history: list[dict[str, Any]], now: float,
+                      window_days: int) -> dict[str, Any]:
+    """The provenance of one answer (its verified row), with its decrypted audits and edit history."""
+    sha = answer["model_sha256"]
+    return {
+        "answer_id": answer["id"],
+        "model": {"id": answer["model_id"], "sha256": sha, "approved": bool(answer["model_approved"]),
+                  "demo": bool(answer["model_demo"])},
+        "category": answer["category"],
+        "created_at": answer["created_at"],
+        "audits": audits,
+        "reviewer_roles": sorted({a["clinician_role"] for a in audits}),
+        "acknowledgements": acknowledgements,
+        "edit_history": edit_history,
+        "track_record": {"overall": track_record(conn, sha), "category": track_record(conn, sha, answer["category"])},
+        "strikes": strike_status(conn, sha, now, window_days),
     }

@@ -17,11 +17,11 @@ import sqlite3
 from sqlite_utils import Database, Migrations
 
 from ..errors import SchemaTooNewError
+from ..records.profile import ROLES  # the schema's CHECK lists exactly the records' roles
 
 MIGRATION_SET = "safemed_store"
 migrations = Migrations(MIGRATION_SET)
 
-ROLES = ("resident", "attending", "pharmacist", "nurse", "reviewer", "site_admin")
 
 # table -> encrypted columns (the only places clinical text may live)
 SENSITIVE_COLUMNS: dict[str, tuple[str, ...]] = {

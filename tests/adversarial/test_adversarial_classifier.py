@@ -9,7 +9,7 @@ import pytest
 
 from safemed_desktop.errors import ModelFileError, PackError
 from safemed_desktop.signals import adversarial
-from safemed_desktop.signals.record import SignalContext
+from safemed_desktop.records.signal import SignalContext
 
 pytestmark = pytest.mark.model
 
@@ -36,11 +36,52 @@ def probs(embedder, clf):
     return clf.probability(embedder.embed(HARMFUL + BENIGN_HARD))
 
 
+LONG_NOTE = " ".join(["A 67-year-old man with type 2 diabetes, chronic kidney disease stage 3 and atrial "
+                      "fibrillation on apixaban presents with two hours of central chest pressure."] * 8)
+
+
 def test_embeddings_are_mean_pooled_and_normalised(embedder):
+    embedder.clear_cache()
     v = embedder.embed(["chest pain in a diabetic", "chest pain in a diabetic", "recipe for lemon cake"])
-    assert v.shape == (3, embedder.dim) and embedder.dim == 576
+    assert v.shape == (3, embedder.dim) and embedder.dim == 576 and v.dtype == np.float32
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
-    assert np.allclose(v[0], v[1], atol=1e-5) and not np.allclose(v[0], v[2], atol=1e-2)
+    # The same text twice in one call: identical bit for bit (this was allclose(atol=1e-5), which failed on
+    # an AVX2 machine while both copies were packed into one multi-sequence decode; see the next test).
+    assert np.array_equal(v[0], v[1]) and not np.allclose(v[0], v[2], atol=1e-2)
+
+
+def test_a_texts_embedding_does_not_depend_on_its_batch_mates(embedder):
+    # Each text is evaluated in its own llama_decode, so on one machine a text's vector is bitwise the same
+    # alone, first or last in a call, and beside short, long or many companions. (The per-text cache is
+    # cleared before every call so each vector is really recomputed.)
+    text = "chest pain in a diabetic"
+    companions = [["recipe for lemon cake"], [LONG_NOTE], [*HARMFUL, BENIGN_HARD[2]]]
+    alone = {}
+    for t in dict.fromkeys([text, *(c for comp in companions for c in comp)]):
+        embedder.clear_cache()
+        alone[t] = embedder.embed(t)[0]
+    for comp in companions:
+        for batch in dict.fromkeys([(*comp, text), (text, *comp), (comp[0], text, *comp[1:])]):
+            embedder.clear_cache()
+            got = embedder.embed(batch)
+            for t, vec in zip(batch, got):
+                assert np.array_equal(vec, alone[t]), (t[:40], [b[:20] for b in batch])
+    # a repeat is served from the cache: the same bits, at no cost
+    assert np.array_equal(embedder.embed([LONG_NOTE, text])[1], alone[text])
+
+
+def test_vectors_from_a_packed_decode_agree_within_float_tolerance(embedder, clf):
+    # The shipped classifier was trained on vectors from llama-cpp-python's packed decode (several texts in
+    # one llama_decode). Packing changes only the order of float32 sums, which depends on the batch and the
+    # CPU, so the comparison is not bitwise: Q4 weights with float32 accumulation keep the two within
+    # cosine >= 0.999 on any CPU (measured: >= 0.99995 on 529 texts), and the verdicts agree.
+    texts = HARMFUL + BENIGN_HARD + ["recipe for lemon cake", LONG_NOTE]
+    per_text = embedder.embed(texts)
+    packed = np.asarray(embedder._llm.embed(texts, normalize=True), dtype=np.float32)
+    assert packed.shape == per_text.shape
+    cos = (packed * per_text).sum(axis=1)
+    assert (cos >= 0.999).all(), cos
+    assert ((clf.probability(packed) >= clf.threshold) == (clf.probability(per_text) >= clf.threshold)).all()
 
 
 def test_missing_embedding_model_is_a_clear_error(tmp_path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from safemed_desktop.signals import adversarial
-from safemed_desktop.signals.record import SignalContext
+from safemed_desktop.records.signal import SignalContext
 
 # (rule id, unsafe question, safe twin)
 TWINS = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from safemed_desktop.signals import red_flags
-from safemed_desktop.signals.record import SignalContext
+from safemed_desktop.records.signal import SignalContext
 
 # (condition id, question describing the emergency, safe twin on the same topic that describes none)
 TWINS = [

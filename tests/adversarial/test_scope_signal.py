@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from safemed_desktop.signals import scope
-from safemed_desktop.signals.record import SignalContext
+from safemed_desktop.records.signal import SignalContext
 
 TWINS = [
     ("nc_cooking", "Give me a recipe for a chocolate lava cake.", "Suggest a low-sodium meal plan for a patient with heart failure."),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import typing
 
 import pytest
 
 from safemed_desktop.cli import main
-from safemed_desktop.config import load_config, write_config_file
+from safemed_desktop import config as config_module
+from safemed_desktop.config import SETTINGS, Config, env_variables, load_config, write_config_file
 from safemed_desktop.errors import ConfigError
 from safemed_desktop.paths import resolve_paths
 
@@ -88,3 +91,44 @@ def test_config_error_exit_code(safemed_home, capsys):
     assert main(["config", "show"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("safemed: error:") and "threads" in err and len(err.strip().splitlines()) == 1
+
+
+def test_every_setting_has_a_typed_read_only_property(safemed_home):
+    """Adding a setting to SETTINGS without a typed accessor on Config fails here."""
+    cfg = load_config()
+    for s in SETTINGS:
+        prop = inspect.getattr_static(Config, s.key, None)
+        assert isinstance(prop, property), f"Config has no property for setting {s.key!r}"
+        assert prop.fset is None, f"Config.{s.key} must be read-only"
+        ret = typing.get_type_hints(prop.fget, localns=vars(config_module)).get("return")
+        assert ret is not None and ret is not typing.Any, f"Config.{s.key} has no return type"
+        assert getattr(cfg, s.key) == s.default and getattr(cfg, s.key) is cfg.values[s.key]
+        with pytest.raises(AttributeError):
+            setattr(cfg, s.key, s.default)
+    # no dynamic fallback: a name that is not a setting is an error, not a lookup in values
+    cfg.values["not_a_setting"] = 1
+    with pytest.raises(AttributeError):
+        cfg.not_a_setting  # noqa: B018
+    over = cfg.with_overrides({"context_size": "4096", "temperature": 0.5, "gpu_layers": "3"})
+    assert (over.context_size, over.temperature, over.gpu_layers) == (4096, 0.5, 3)
+    assert cfg.context_size == 2048  # with_overrides returns a new Config
+
+
+def test_env_variables_are_the_ones_load_config_reads(safemed_home, monkeypatch):
+    names = env_variables()
+    assert names == tuple(f"SAFEMED_{s.key.upper()}" for s in SETTINGS if not s.site_only)
+    assert "SAFEMED_MODEL" in names and "SAFEMED_GPU_LAYERS" in names and "SAFEMED_SITE_ID" not in names
+    raw = {"model": "x-model", "gpu_layers": "0", "context_size": "1024", "threads": "3", "temperature": "0.7",
+           "max_tokens": "64", "idle_lock_minutes": "5", "self_consistency_k": "2", "strike_window_days": "7"}
+    assert {f"SAFEMED_{k.upper()}" for k in raw} == set(names)  # update raw when a setting is added
+    for key, value in raw.items():
+        monkeypatch.setenv(f"SAFEMED_{key.upper()}", value)
+    cfg = load_config()
+    for name in names:
+        key = name.removeprefix("SAFEMED_").lower()
+        assert cfg.sources[key] == f"env:{name}"
+    for name in names:
+        monkeypatch.delenv(name)
+    assert all(src == "default" for src in load_config().sources.values())
+    monkeypatch.setenv("SAFEMED_SITE_ID", "from-env")  # site policy: not read from the environment
+    assert load_config().site_id == "unconfigured-site"

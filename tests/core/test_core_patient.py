@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from safemed_desktop.errors import InputError
-from safemed_desktop.patient import PatientContext
+from safemed_desktop.records.patient import PatientContext
 
 
 def test_full_record_round_trip(tmp_path):

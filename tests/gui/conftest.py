@@ -61,7 +61,7 @@ def ask_question(qtbot, win, question: str, timeout: int = 30000) -> str:
 
     def saved() -> bool:
         rec = win.answer_view.record
-        return rec is not None and rec.question == question.strip() and rec.id in win.saved_ids
+        return rec is not None and rec.question == question.strip() and rec.id in win.test_saved_ids
 
     qtbot.waitUntil(saved, timeout=timeout)
     return win.answer_view.record.id
@@ -77,6 +77,8 @@ def make_window(qtbot, fast_kdf):
     def make(config=None, **kwargs):
         kwargs.setdefault("kdf_params", fast_kdf)
         win = MainWindow(config, **kwargs)
+        win.test_saved_ids = set()  # answers the window reported saved (its answer_saved signal)
+        win.answer_saved.connect(win.test_saved_ids.add)
         made.append(win)
         win.show()
         return win

@@ -1,4 +1,4 @@
-"""A deterministic engine with the interface of inference.engine.Engine (GUI unit tests only).
+"""A deterministic engine satisfying inference.engine.EngineProtocol, with no GGUF file (GUI and service tests).
 
 It streams a fixed ``<think>...</think><answer>...</answer>`` text token by token. ``hold_at``
 makes it wait (on an Event, not a sleep) after that many tokens until cancelled or released,
@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 import threading
 import time
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from safemed_desktop.errors import ModelError
-from safemed_desktop.inference.events import DoneEvent, Event, Timings, TokenEvent
+from safemed_desktop.records.events import DoneEvent, Event, Timings, TokenEvent
 from safemed_desktop.inference.reasoning import PhaseTracker
+
+if TYPE_CHECKING:
+    from safemed_desktop.inference.engine import EngineProtocol, EngineSettings
 
 DEFAULT_TEXT = ("<think>1. The patient has a fever and asks about paracetamol.\n"
                 "2. Usual adult dosing is weight based with a daily maximum.\n"
@@ -28,7 +31,7 @@ class FakeEngine:
     release = threading.Event()
     instances: list["FakeEngine"] = []
 
-    def __init__(self, settings):
+    def __init__(self, settings: EngineSettings):
         self.settings = settings
         self._stop = False
         self._closed = False
@@ -83,3 +86,7 @@ class FakeEngine:
 
     def close(self) -> None:
         self._closed = True
+
+
+if TYPE_CHECKING:  # a type checker verifies the fit; tests/inference/test_engine_protocol.py checks it at run time
+    _fits: type[EngineProtocol] = FakeEngine

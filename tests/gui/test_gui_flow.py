@@ -247,6 +247,37 @@ def test_medication_alert_collapses_answer_until_acknowledged(qtbot, make_window
     assert "allergy_class" in dlg.list.item(0).text() and rec.signal("medication_safety").source in dlg.source.text()
 
 
+@pytest.mark.parametrize("signal, question, answer", [
+    ("red_flags", "A 58-year-old has crushing chest pain radiating to his left arm for 30 minutes. What should he do?",
+     "Rest at home and take an antacid; it is probably indigestion."),
+    ("guideline_consistency", "A patient has anaphylaxis after a bee sting. What do I give?",
+     "Give diphenhydramine 50 mg IV and observe."),
+])
+def test_any_blocking_signal_collapses_and_its_own_alert_is_acknowledged(qtbot, make_window, gui_home, fake,
+                                                                         signal, question, answer):
+    """Under ``guard.<signal> = "block"`` the view shows that signal's alert (not medication safety's), and
+    the acknowledgement stored names that signal."""
+    from safemed_desktop.config import load_config, write_config_file
+
+    cfg = load_config()
+    write_config_file(cfg.paths.site_config_file, {"guard": {signal: "block"}})
+    fake.text = f"<think>1. Consider the presentation.</think><answer>{answer}</answer>"
+    win = make_window(load_config(), engine_factory=fake)
+    open_workspace(qtbot, win)
+    qtbot.waitUntil(lambda: win.loaded is not None and win.rubric is not None, timeout=30000)
+    answer_id = ask(qtbot, win, question)
+    rec = win.answer_view.record
+    assert rec.guard.collapsed_by == (signal,) and rec.signal(signal).level == "alert"
+    assert win.answer_view.collapsed and win.answer_view.answer.isHidden()
+    label = win.answer_view.collapse_label.text()
+    assert rec.signal(signal).summary in label and "Medication" not in label
+    with qtbot.waitSignal(win.acknowledged, timeout=10000):
+        win.answer_view.ack_button.click()
+    assert not win.answer_view.collapsed and answer.split()[0] in win.answer_view.answer.toPlainText()
+    prov = store_call(qtbot, win, win.store.provenance, answer_id)
+    assert [(a["signal_name"], a["signal_level"]) for a in prov["acknowledgements"]] == [(signal, "alert")]
+
+
 def test_unapproved_banner_and_hash_mismatch_dialog(qtbot, make_window, gui_home, fake, demo_model_path, tmp_path):
     from safemed_desktop.config import load_config, write_config_file
 

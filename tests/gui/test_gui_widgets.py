@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractButton, QApplication, QComboBox, QLineEdit, QPlainTextEdit, QWidget
 
-from safemed_desktop.answer import AnswerRecord, ModelIdentity
+from safemed_desktop.records.answer import AnswerRecord, ModelIdentity
 from safemed_desktop.config import load_config
 from safemed_desktop.errors import InputError
 from safemed_desktop.gui.answer_view import AnswerView, strip_tags
@@ -19,10 +19,11 @@ from safemed_desktop.gui.feedback_panel import FeedbackPanel
 from safemed_desktop.gui.patient_panel import PatientPanel
 from safemed_desktop.gui.settings_dialog import SettingsDialog
 from safemed_desktop.gui.theme import apply_theme, qss_path
-from safemed_desktop.inference.events import TokenEvent
-from safemed_desktop.patient import PatientContext
+from safemed_desktop.records.events import TokenEvent
+from safemed_desktop.records.guard import GuardDecision
+from safemed_desktop.records.patient import PatientContext
 from safemed_desktop.rubric import load_rubric
-from safemed_desktop.signals.record import Evidence, Signal
+from safemed_desktop.records.signal import Evidence, Signal
 
 pytestmark = pytest.mark.gui
 
@@ -91,14 +92,15 @@ def test_answer_view_streams_then_shows_steps_badges_and_collapse(qtbot):
     qtbot.waitUntil(lambda: "Give 6 g" in view.answer.toPlainText(), timeout=2000)
     assert "1. Check dose" in view.live_reasoning.toPlainText()
     assert "<think>" not in view.live_reasoning.toPlainText()
-    rec = _record(answer_collapsed=True)
+    rec = _record(guard=GuardDecision(collapsed_by=("medication_safety",)))
     view.show_record(rec)
     assert view.steps.count() == 2 and view.steps.item(1).text() == "2. Check interactions."
     assert len(view.badges.badges) == 4
     assert view.collapsed and view.answer.isHidden()
     with qtbot.waitSignal(view.acknowledge_requested) as ack:
         view.ack_button.click()
-    assert ack.args == [rec.id, "medication_safety"]
+    assert ack.args == [rec] and ack.args[0].guard.collapsed_by == ("medication_safety",)
+    assert "Medication safety alert" in view.collapse_label.text()
     view.set_collapsed(False)
     assert not view.collapsed and view.answer.isVisible()
     with qtbot.waitSignal(view.step_selected) as step:

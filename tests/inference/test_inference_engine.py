@@ -10,7 +10,7 @@ import pytest
 
 from safemed_desktop.errors import InputError, ModelError, ModelLoadError, PromptTooLongError
 from safemed_desktop.inference.engine import REPEAT_PENALTY, Engine, EngineSettings
-from safemed_desktop.inference.events import DoneEvent, TokenEvent
+from safemed_desktop.records.events import DoneEvent, TokenEvent
 from safemed_desktop.inference.prompt import build_messages
 from safemed_desktop.inference.reasoning import PhaseTracker
 

@@ -8,7 +8,7 @@ import pytest
 
 from safemed_desktop.errors import ConfigError, InputError
 from safemed_desktop.inference.prompt import build_messages, system_prompt, template_hash
-from safemed_desktop.patient import PatientContext
+from safemed_desktop.records.patient import PatientContext
 
 
 def test_think_answer_prompt_instructs_the_format():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from safemed_desktop.patient import PatientContext
+from safemed_desktop.records.patient import PatientContext
 from safemed_desktop.signals.medication_safety import assess
-from safemed_desktop.signals.record import SignalContext
+from safemed_desktop.records.signal import SignalContext
 
 
 def run(answer: str, **patient):

@@ -1,16 +1,18 @@
-"""GGUF reading without llama.cpp: the real demo model, damaged copies, hand-built files."""
+"""GGUF reading (gguf-py's GGUFReader plus SafeMed's checks): the real demo model, damaged copies, hand-built files."""
 
 from __future__ import annotations
 
 import ctypes
+import re
 import struct
+from pathlib import Path
 
 import pytest
 
 from safemed_desktop.errors import ModelFileError
-from safemed_desktop.inference.gguf_file import GGML_TYPES, ArraySummary, read_gguf, tensor_nbytes
+from safemed_desktop.inference.gguf_file import FILE_TYPES, GGML_TYPES, ArraySummary, read_gguf, tensor_nbytes
 
-from .conftest import (ARR, BOOL, F32, F64, I8, I16, I32, I64, STR, U8, U16, U32, U64, tiny_llama_metadata,
+from .conftest import (ARR, BOOL, F32, F64, I8, I16, I32, I64, STR, U8, U16, U32, U64, _str, tiny_llama_metadata,
                        tiny_llama_tensors, write_gguf)
 
 
@@ -157,3 +159,195 @@ def test_implausible_counts_are_corrupt_not_memory_errors(tmp_path):
     p.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 1 << 60, 0))
     with pytest.raises(ModelFileError, match="implausible tensor count"):
         read_gguf(p)
+
+
+# --- the gguf-py reader (gguf.GGUFReader) under damaged input ------------------------------
+
+def _kv(key: str, vtype: int, payload: bytes) -> bytes:
+    return _str(key) + struct.pack("<I", vtype) + payload
+
+
+def _raw_gguf(path, kvs: list[bytes], tensors: bytes = b"", n_tensors: int = 0, tail: bytes = b"\0" * 64):
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, n_tensors, len(kvs)) + b"".join(kvs) + tensors + tail)
+    return path
+
+
+def _tensor_info(name: str, dims: tuple[int, ...], gtype: int, offset: int = 0) -> bytes:
+    return (_str(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
+            + struct.pack("<IQ", gtype, offset))
+
+
+def _error_or_info(path):
+    """read_gguf's outcome: a GGUFInfo or a one-line ModelFileError; anything else fails the test."""
+    try:
+        return read_gguf(path)
+    except ModelFileError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(path.name), str(exc)
+        return exc
+
+
+def test_every_truncation_of_a_hand_built_file_is_a_model_file_error(tmp_path):
+    """Cut at every byte of the header and tensor table (and into the data): always a clear
+    ModelFileError, never a numpy/struct/IndexError from the reader or a silently short read."""
+    full = write_gguf(tmp_path / "full.gguf", tiny_llama_metadata(template="{{ x }}"), tiny_llama_tensors())
+    data = full.read_bytes()
+    info = read_gguf(full)
+    cut_file = tmp_path / "cut.gguf"
+    for cut in [*range(info.data_offset + 1), info.data_offset + 100, len(data) - 1]:
+        cut_file.write_bytes(data[:cut])
+        out = _error_or_info(cut_file)
+        assert isinstance(out, ModelFileError), cut
+        if cut < 4:
+            assert "not a GGUF model file" in str(out)
+            continue
+        in_header = re.search(rf"truncated or corrupt GGUF: .* needs bytes up to \d+ but the file has {cut} bytes",
+                              str(out))
+        in_data = re.search(rf"truncated: tensor \S+ ends at byte \d+ but file has {cut} bytes", str(out))
+        assert in_header or in_data, (cut, str(out))
+        if cut >= info.data_offset:
+            assert in_data, (cut, str(out))
+
+
+def test_flipped_header_bytes_never_escape_as_other_exceptions(tmp_path):
+    """A byte flipped anywhere in the header or tensor table parses or fails with ModelFileError."""
+    full = write_gguf(tmp_path / "full.gguf", tiny_llama_metadata(), tiny_llama_tensors())
+    data = full.read_bytes()
+    end = read_gguf(full).data_offset
+    bad = tmp_path / "flip.gguf"
+    failures = 0
+    for pos in range(end):
+        flipped = bytearray(data)
+        flipped[pos] ^= 0xFF
+        bad.write_bytes(bytes(flipped))
+        failures += isinstance(_error_or_info(bad), ModelFileError)
+    assert failures > end // 2  # most header bytes matter
+
+
+def test_not_gguf_inputs(tmp_path):
+    cases = {
+        "png.gguf": b"\x89PNG\r\n\x1a\n" + b"\0" * 100,
+        "short.gguf": b"GGU",
+        "magic_only.gguf": b"GGUF",
+        "text.gguf": "GGUF is a file format\n".encode(),
+    }
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+    with pytest.raises(ModelFileError, match=r"png.gguf: not a GGUF model file \(starts with b'\\x89PNG'"):
+        read_gguf(tmp_path / "png.gguf")
+    with pytest.raises(ModelFileError, match="not a GGUF model file"):
+        read_gguf(tmp_path / "short.gguf")
+    with pytest.raises(ModelFileError, match="truncated or corrupt GGUF: the header needs bytes up to 24 but the "
+                                             "file has 4 bytes"):
+        read_gguf(tmp_path / "magic_only.gguf")
+    with pytest.raises(ModelFileError, match="unsupported GGUF version"):  # "GGUF" then " is a"
+        read_gguf(tmp_path / "text.gguf")
+    big = tmp_path / "big_endian.gguf"
+    big.write_bytes(b"GGUF" + struct.pack(">IQQ", 3, 0, 0))
+    with pytest.raises(ModelFileError, match="big-endian GGUF"):
+        read_gguf(big)
+    p = tmp_path / "huge_kv.gguf"
+    p.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 1 << 40))
+    with pytest.raises(ModelFileError, match="implausible metadata count"):
+        read_gguf(p)
+
+
+def test_corrupt_metadata_through_the_reader(tmp_path):
+    arch = _kv("general.architecture", STR, _str("llama"))
+    p = _raw_gguf(tmp_path / "dup.gguf", [arch, _kv("general.architecture", STR, _str("qwen3"))])
+    with pytest.raises(ModelFileError, match=r"dup.gguf: corrupt GGUF: Duplicate general.architecture"):
+        read_gguf(p)
+    p = _raw_gguf(tmp_path / "vtype.gguf", [arch, _kv("x.weird", 77, b"\0" * 8)])
+    with pytest.raises(ModelFileError, match="vtype.gguf: corrupt GGUF: .*77"):
+        read_gguf(p)
+    p = _raw_gguf(tmp_path / "etype.gguf", [arch, _kv("x.arr", ARR, struct.pack("<IQ", 66, 0))])
+    with pytest.raises(ModelFileError, match="corrupt GGUF: array 'x.arr' has unknown element type 66"):
+        read_gguf(p)
+    p = _raw_gguf(tmp_path / "longstr.gguf", [arch, _kv("x.s", STR, struct.pack("<Q", 1 << 62) + b"abc")])
+    with pytest.raises(ModelFileError, match=r"truncated or corrupt GGUF: metadata entry #1 \(after "
+                                             r"'general.architecture'\) needs bytes up to \d+ but the file has"):
+        read_gguf(p)
+    p = _raw_gguf(tmp_path / "utf8v.gguf", [arch, _kv("x.s", STR, struct.pack("<Q", 2) + b"\xff\xfe")])
+    with pytest.raises(ModelFileError, match="corrupt GGUF: metadata 'x.s' is not valid UTF-8"):
+        read_gguf(p)
+    p = _raw_gguf(tmp_path / "utf8k.gguf", [arch, struct.pack("<Q", 2) + b"\xff\xfe" + struct.pack("<IB", U8, 1)])
+    with pytest.raises(ModelFileError, match="corrupt GGUF: a metadata key or tensor name is not valid UTF-8"):
+        read_gguf(p)
+    nested = b"".join(struct.pack("<IQ", ARR, 1) for _ in range(5000)) + struct.pack("<IQ", U8, 0)
+    p = _raw_gguf(tmp_path / "nested.gguf", [arch, _kv("x.deep", ARR, nested)])
+    with pytest.raises(ModelFileError, match="nested.gguf: corrupt GGUF: metadata arrays nested too deeply"):
+        read_gguf(p)
+    p = _raw_gguf(tmp_path / "align.gguf", [arch, _kv("general.alignment", U32, struct.pack("<I", 48))])
+    with pytest.raises(ModelFileError, match="align.gguf: corrupt GGUF: .*power of two"):
+        read_gguf(p)
+    p = _raw_gguf(tmp_path / "align64.gguf", [arch, _kv("general.alignment", U64, struct.pack("<Q", 64))])
+    with pytest.raises(ModelFileError, match="align64.gguf: corrupt GGUF: .*general.alignment"):
+        read_gguf(p)
+
+
+def test_corrupt_tensor_table_through_the_reader(tmp_path):
+    arch = _kv("general.architecture", STR, _str("llama"))
+    p = _raw_gguf(tmp_path / "duptensor.gguf", [arch], _tensor_info("w", (4,), 0) + _tensor_info("w", (4,), 0, 32),
+                  n_tensors=2)
+    with pytest.raises(ModelFileError, match="duptensor.gguf: corrupt GGUF: duplicate tensor 'w'"):
+        read_gguf(p)
+    p = _raw_gguf(tmp_path / "dims.gguf", [arch], _tensor_info("w", (1, 1, 1, 1, 4), 0), n_tensors=1)
+    with pytest.raises(ModelFileError, match="tensor 'w' has 5 dimensions"):
+        read_gguf(p)
+    p = _raw_gguf(tmp_path / "unaligned.gguf", [arch], _tensor_info("w", (4,), 0, 8), n_tensors=1)
+    with pytest.raises(ModelFileError, match="tensor 'w' offset 8 is not aligned to 32"):
+        read_gguf(p)
+    p = _raw_gguf(tmp_path / "row.gguf", [arch], _tensor_info("w", (33, 2), 2), n_tensors=1)
+    with pytest.raises(ModelFileError, match="row.gguf: corrupt GGUF: tensor 'w' row of 33 elements"):
+        read_gguf(p)
+    p = _raw_gguf(tmp_path / "huge.gguf", [arch], _tensor_info("w", (1 << 40, 1 << 20), 0), n_tensors=1)
+    with pytest.raises(ModelFileError, match=r"truncated: tensor w ends at byte \d+ but file has"):
+        read_gguf(p)
+    p = _raw_gguf(tmp_path / "cut_dims.gguf", [arch], _str("w") + struct.pack("<I", 1 << 31), n_tensors=1, tail=b"")
+    with pytest.raises(ModelFileError, match="truncated or corrupt GGUF: the tensor table needs bytes up to"):
+        read_gguf(p)
+
+
+def test_tensor_types_follow_libggml_not_gguf_py(tmp_path):
+    """A type llama.cpp knows (checked against libggml above) is accepted even where gguf-py's own
+    table lags; every type gguf-py knows has the same block and type size in both tables."""
+    import gguf
+
+    differ = {qtype.name for qtype, (block, size) in gguf.GGML_QUANT_SIZES.items()
+              if GGML_TYPES[int(qtype)] != (qtype.name, block, size)}
+    # gguf-py 0.19 gives Q8_1 40 bytes per block; libggml (what reads the file) says 36. Q8_1 is
+    # ggml's internal activation type, not a weight type found in model files.
+    assert differ <= {"Q8_1"}
+    for ftype in gguf.LlamaFileType:
+        if ftype != gguf.LlamaFileType.GUESSED:
+            assert FILE_TYPES[int(ftype)] == ftype.name.removeprefix("MOSTLY_").removeprefix("ALL_")
+    newest = max(GGML_TYPES)
+    tensors = tiny_llama_tensors() + [("blk.1.new", (GGML_TYPES[newest][1] * 2,), newest)]
+    info = read_gguf(write_gguf(tmp_path / "new.gguf", tiny_llama_metadata(), tensors))
+    assert info.tensors[-1].type_name == GGML_TYPES[newest][0]
+
+
+def _mapped(path) -> bool:
+    maps = Path("/proc/self/maps")
+    return str(path.resolve()) in maps.read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc (Linux)")
+def test_the_file_is_not_left_mapped(tmp_path, damaged_models):
+    """GGUFReader maps the file; read_gguf drops the map before it returns or raises (Windows would
+    otherwise keep the model file locked while an error is on screen)."""
+    good = write_gguf(tmp_path / "good.gguf", tiny_llama_metadata(), tiny_llama_tensors())
+    info = read_gguf(good)
+    assert info.n_layers == 2 and not _mapped(good)
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(ModelFileError) as caught:
+        read_gguf(cut)
+    assert not _mapped(cut) and caught.value.__cause__ is None and caught.value.__context__ is None
+    with pytest.raises(ModelFileError):
+        read_gguf(damaged_models["truncated"])
+    assert not _mapped(damaged_models["truncated"])
+    arch = _kv("general.architecture", STR, _str("llama"))
+    bad_value = _raw_gguf(tmp_path / "utf8.gguf", [arch, _kv("x.s", STR, struct.pack("<Q", 1) + b"\xff")])
+    with pytest.raises(ModelFileError, match="not valid UTF-8") as caught:  # fails after the reader was built
+        read_gguf(bad_value)
+    assert not _mapped(bad_value)

@@ -8,11 +8,11 @@ import os
 import pytest
 
 from safemed_desktop.config import load_config, write_config_file
-from safemed_desktop.errors import (ModelError, ModelFileError, ModelHashMismatchError, ModelNotFoundError,
-                                    UnapprovedModelError)
-from safemed_desktop.model_registry import (DEMO_PACKAGE, add_model, check_manifest, file_sha256,
+from safemed_desktop.errors import (ModelError, ModelFileError, ModelHashMismatchError, ModelLoadError,
+                                    ModelNotFoundError, UnapprovedModelError)
+from safemed_desktop.model_registry import (DEMO_PACKAGE, ModelFileStatus, add_model, check_manifest, file_sha256,
                                             identity, list_manifests, load_manifest, resolve_model,
-                                            search_dirs, verify_models)
+                                            search_dirs, status_of, verify_models)
 from safemed_desktop.paths import builtin_models_dir
 
 from .conftest import tiny_llama_metadata, tiny_llama_tensors, write_gguf
@@ -169,3 +169,46 @@ def test_bad_manifest_is_a_clear_error(safemed_home, tmp_path):
     bad.write_text('id = "x"\nfile = "a.gguf"\nchat_format = "chatml"\n', encoding="utf-8")
     with pytest.raises(ModelError, match="chat_format 'chatml'"):
         load_manifest(bad)
+
+
+def _status_raised(cfg, ref) -> ModelFileStatus:
+    with pytest.raises(ModelError) as info:
+        resolve_model(cfg, ref)
+    return status_of(info.value)
+
+
+def test_status_of_every_model_error(safemed_home, tmp_path, damaged_models):
+    """status_of gives exactly the strings `safemed doctor` printed; the status is a declared attribute."""
+    cfg = load_config()
+    p = write_gguf(tmp_path / "other.gguf", tiny_llama_metadata(), tiny_llama_tensors())
+    cases = {
+        str(tmp_path / "gone.gguf"): "missing",
+        "nope": "unknown",
+        PROD_ID: "not imported",
+        str(damaged_models["flipped"]): "mismatch",
+        str(damaged_models["truncated"]): "corrupt",
+        str(damaged_models["not_gguf"]): "corrupt",
+    }
+    for ref, expected in cases.items():
+        st = _status_raised(cfg, ref)
+        assert type(st) is ModelFileStatus and st == expected and st.value == expected, ref
+        assert str(st) == f"{st}" == json.loads(json.dumps(st)) == expected  # prints as the plain string
+    forbid_unapproved(safemed_home)
+    assert _status_raised(load_config(), str(p)) == "unapproved (forbidden by site policy)"
+    # errors raised without a status map by class; an explicit status wins
+    assert ModelError("x").status is None
+    assert status_of(ModelHashMismatchError("x")) is ModelFileStatus.MISMATCH
+    assert status_of(UnapprovedModelError("x")) is ModelFileStatus.UNAPPROVED_FORBIDDEN
+    assert status_of(ModelFileError("x")) is ModelFileStatus.CORRUPT
+    assert status_of(ModelLoadError("x")) is ModelFileStatus.ERROR
+    assert status_of(ModelError("x")) is ModelFileStatus.ERROR
+    tagged = ModelFileError("x", hint="h", status=ModelFileStatus.MISSING)
+    assert status_of(tagged) is ModelFileStatus.MISSING and str(tagged) == "x (h)"
+    assert "status" in vars(ModelNotFoundError("x", status=ModelFileStatus.UNKNOWN))
+
+
+def test_verify_statuses_are_the_enum(safemed_home):
+    cfg = load_config()
+    checks = [check_manifest(cfg, m) for m in list_manifests(cfg)]
+    assert {type(c.status) for c in checks} == {ModelFileStatus}
+    assert {c.manifest.id: f"{c.status}" for c in checks} == {DEMO_ID: "ok", PROD_ID: "not imported"}

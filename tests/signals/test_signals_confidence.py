@@ -11,7 +11,7 @@ import pytest
 from safemed_desktop.errors import InputError, PackError
 from safemed_desktop.signals import confidence
 from safemed_desktop.signals.packs import load_pack, parse_pack
-from safemed_desktop.signals.record import SignalContext
+from safemed_desktop.records.signal import SignalContext
 
 TH = confidence.load_thresholds()
 
@@ -143,7 +143,7 @@ def test_bad_thresholds_are_rejected():
 @pytest.mark.model
 def test_end_to_end_on_the_demo_model(demo_model_path):
     from safemed_desktop.inference.engine import Engine, EngineSettings
-    from safemed_desktop.inference.events import DoneEvent, TokenEvent
+    from safemed_desktop.records.events import DoneEvent, TokenEvent
     from safemed_desktop.inference.prompt import build_messages
     from safemed_desktop.inference.reasoning import parse_output
     from safemed_desktop.signals.pipeline import SIGNAL_ORDER, assess_all

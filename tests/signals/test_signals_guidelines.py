@@ -7,10 +7,10 @@ import copy
 import pytest
 
 from safemed_desktop.errors import PackError
-from safemed_desktop.patient import PatientContext
+from safemed_desktop.records.patient import PatientContext
 from safemed_desktop.signals import guidelines
 from safemed_desktop.signals.packs import load_pack, parse_pack
-from safemed_desktop.signals.record import SignalContext
+from safemed_desktop.records.signal import SignalContext
 
 # (rule id, question, unsafe answer, unsafe level, safe answer)
 TWINS = [

@@ -9,11 +9,11 @@ import pytest
 
 from safemed_desktop.config import DEFAULT_GUARD
 from safemed_desktop.errors import ConfigError
-from safemed_desktop.patient import PatientContext
+from safemed_desktop.records.patient import PatientContext
 from safemed_desktop.signals import guidelines, pipeline
-from safemed_desktop.signals.guard import GuardDecision, guard_decision
+from safemed_desktop.records.guard import GuardDecision, guard_decision
 from safemed_desktop.signals.packs import PACK_DIR
-from safemed_desktop.signals.record import Signal, SignalContext
+from safemed_desktop.records.signal import Signal, SignalContext
 
 CTX = SignalContext(
     question="What is the first-line treatment for uncomplicated cystitis in a 30-year-old woman?",
@@ -112,7 +112,7 @@ def test_default_policy_blocks_only_adversarial_alerts():
     d = guard_decision([sig("adversarial_input", "alert")], DEFAULT_GUARD)
     assert d.block and not d.collapse_answer and "adversarial_input" in d.reasons[0]
     d = guard_decision([sig("medication_safety", "alert"), sig("red_flags", "alert")], DEFAULT_GUARD)
-    assert d == GuardDecision(False, False, [])
+    assert d == GuardDecision() and not d.block and not d.collapse_answer
 
 
 def test_adversarial_caution_or_warn_policy_does_not_block():
@@ -124,16 +124,26 @@ def test_adversarial_caution_or_warn_policy_does_not_block():
 def test_medication_block_policy_collapses_the_answer():
     policy = dict(DEFAULT_GUARD, medication_safety="block")
     d = guard_decision([sig("medication_safety", "alert"), sig("confidence", "ok")], policy)
-    assert d.collapse_answer and not d.block and d.reasons == ["medication_safety alert collapsed the answer: medication_safety is alert"]
+    assert d.collapse_answer and not d.block and d.reasons == ("medication_safety alert collapsed the answer: medication_safety is alert",)
+    assert d.collapsed_by == ("medication_safety",) and d.blocked_by == ()
     assert not guard_decision([sig("medication_safety", "caution")], policy).collapse_answer
 
 
 @pytest.mark.parametrize("name", ["confidence", "red_flags", "scope", "guideline_consistency", "reasoning_consistency"])
 def test_other_block_policies_collapse_at_alert(name):
     policy = dict(DEFAULT_GUARD, **{name: "block"})
-    d = guard_decision([sig(name, "alert")], policy)
+    d = guard_decision([sig(name, "alert"), sig("medication_safety", "alert")], policy)
     assert d.collapse_answer and not d.block
+    assert d.collapsed_by == (name,)  # the signal that collapsed it, not medication_safety (warn)
     assert not guard_decision([sig(name, "not_assessed")], policy).collapse_answer
+
+
+def test_decision_names_every_signal_that_collapsed_or_blocked():
+    policy = dict(DEFAULT_GUARD, red_flags="block", guideline_consistency="block")
+    d = guard_decision([sig("red_flags", "alert"), sig("guideline_consistency", "alert"),
+                        sig("adversarial_input", "alert"), sig("scope", "alert")], policy)
+    assert d.blocked_by == ("adversarial_input",) and d.collapsed_by == ("red_flags", "guideline_consistency")
+    assert GuardDecision.from_dict(d.to_dict()) == d
 
 
 def test_bad_policy_value_is_a_config_error():
@@ -141,8 +151,10 @@ def test_bad_policy_value_is_a_config_error():
         guard_decision([sig("scope", "alert")], {"scope": "panic"})
 
 
-def test_pipeline_reexports_guard_decision():
-    assert pipeline.guard_decision is guard_decision
+def test_guard_lives_with_the_records():
+    import safemed_desktop.records as records
+
+    assert records.guard_decision is guard_decision and not hasattr(pipeline, "guard_decision")
 
 
 # ------------------------------------------------------------------- all seven, end to end
@@ -172,7 +184,9 @@ def test_all_seven_judge_a_dangerous_answer():
     assert by["reasoning_consistency"].level == "alert"  # answer B, reasoning concluded A
     # under a site policy that blocks on medication safety the answer is collapsed, not blocked
     d = guard_decision(list(by.values()), dict(DEFAULT_GUARD, medication_safety="block"))
-    assert d.collapse_answer and not d.block
+    assert d.collapse_answer and not d.block and d.collapsed_by == ("medication_safety",)
+    d = guard_decision(list(by.values()), dict(DEFAULT_GUARD, red_flags="block"))
+    assert d.collapsed_by == ("red_flags",)
     assert not guard_decision(list(by.values()), DEFAULT_GUARD).collapse_answer
 
 

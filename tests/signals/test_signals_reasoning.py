@@ -6,7 +6,7 @@ import pytest
 
 from safemed_desktop.inference.reasoning import parse_output
 from safemed_desktop.signals import reasoning_consistency as rc
-from safemed_desktop.signals.record import SignalContext
+from safemed_desktop.records.signal import SignalContext
 
 MCQ = "Which drug is first-line for type 2 diabetes? A) insulin B) metformin C) glipizide D) acarbose"
 CYSTITIS = "Which antibiotic for uncomplicated cystitis in a woman with eGFR 20?"

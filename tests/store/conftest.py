@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from safemed_desktop.answer import AnswerRecord, ModelIdentity
-from safemed_desktop.inference.events import Timings
-from safemed_desktop.patient import PatientContext
+from safemed_desktop.records.answer import AnswerRecord, ModelIdentity
+from safemed_desktop.records.events import Timings
+from safemed_desktop.records.patient import PatientContext
 from safemed_desktop.rubric import load_rubric
-from safemed_desktop.signals.record import Evidence, Signal
+from safemed_desktop.records.signal import Evidence, Signal
 from safemed_desktop.store import KdfParams, Store
 
 PASSPHRASE = "correct horse battery staple"

@@ -8,7 +8,7 @@ import sqlite3
 
 from safemed_desktop.cli import main
 from safemed_desktop.config import load_config
-from safemed_desktop.store import open_store, store_answer
+from safemed_desktop.store import open_store
 
 from .conftest import make_answer
 
@@ -27,7 +27,9 @@ def test_store_cli_lifecycle(safemed_home, monkeypatch, capsys, tmp_path):
     assert main(["store", "add-profile", "Dr CLI", "--role", "resident"]) == 0
     clinician = capsys.readouterr().out.strip()
     rec = make_answer("cli question", steps=("first", "second", "third"))
-    assert store_answer(cfg, rec, PASS) == rec.id
+    with open_store(cfg) as s:
+        s.unlock(PASS)
+        assert s.save_answer(rec) == rec.id
 
     edit = tmp_path / "edit.txt"
     edit.write_text("edited by the CLI\n", encoding="utf-8")

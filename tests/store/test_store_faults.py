@@ -12,7 +12,7 @@ import time
 import pytest
 
 from safemed_desktop.errors import DiskFullError, StoreLockedError
-from safemed_desktop.patient import PatientContext
+from safemed_desktop.records.patient import PatientContext
 from safemed_desktop.store import KdfParams, Store
 
 from .conftest import PASSPHRASE, REPO_ROOT, make_answer

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from safemed_desktop.errors import InputError
-from safemed_desktop.inference.events import Timings
-from safemed_desktop.patient import PatientContext
-from safemed_desktop.signals.record import Signal
+from safemed_desktop.records.events import Timings
+from safemed_desktop.records.patient import PatientContext
+from safemed_desktop.records.signal import Signal
 from safemed_desktop.store import FeedbackInput, Store
 
 from .conftest import MODEL_B, PASSPHRASE, make_answer
@@ -111,6 +111,38 @@ def test_feedback_batch_is_all_or_nothing(store, clinician, rubric):
     assert store._conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] == 0
     ids = store.add_feedback_many(rubric, [good, FeedbackInput(rec.id, clinician, {"ethics_safety": 2})])
     assert len(ids) == 2 and len(store.provenance(rec.id)["audits"]) == 2
+
+
+def _counts(store) -> dict[str, int]:
+    return {t: store._conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("feedback", "edits", "audit", "checkpoints")}
+
+
+def test_feedback_with_edit_is_one_transaction(store, clinician, rubric):
+    rec = make_answer(answer="Give 1 g every 4 hours.")
+    store.save_answer(rec)
+    before = _counts(store)
+    with pytest.raises(InputError, match="between 1 and 5"):  # invalid score, valid edit: neither is written
+        store.add_feedback(rec.id, clinician, rubric, {"medical_correctness": 9}, edit_text="Give 1 g every 6 hours.")
+    with pytest.raises(InputError, match="must not be empty"):  # valid score, empty edit: neither is written
+        store.add_feedback(rec.id, clinician, rubric, {"medical_correctness": 4}, edit_text="  ")
+    assert _counts(store) == before
+    assert [h["version"] for h in store.edit_history(rec.id)] == [0]
+
+    fid = store.add_feedback(rec.id, clinician, rubric, {"medical_correctness": 2}, comment="interval",
+                             edit_text="Give 1 g every 6 hours.")
+    after = _counts(store)
+    assert after == {"feedback": before["feedback"] + 1, "edits": before["edits"] + 1,
+                     "audit": before["audit"] + 2, "checkpoints": before["checkpoints"] + 1}  # one commit
+    assert [a["id"] for a in store.provenance(rec.id)["audits"]] == [fid]
+    hist = store.edit_history(rec.id)
+    assert [(h["version"], h["author_id"], h["text"]) for h in hist[1:]] == [(1, clinician, "Give 1 g every 6 hours.")]
+    assert store.add_edit(rec.id, "Give 1 g every 8 hours.", clinician) == 2  # versions continue after it
+    store.add_feedback_many(rubric, [FeedbackInput(rec.id, clinician, {"clinical_utility": 3}, edit_text="v3"),
+                                     FeedbackInput(rec.id, clinician, {"clinical_utility": 4}, edit_text="v4")])
+    assert [(h["version"], h["parent_version"], h["text"]) for h in store.edit_history(rec.id)[3:]] == \
+        [(3, 2, "v3"), (4, 3, "v4")]
+    assert store.verify().ok
 
 
 def test_edits_are_versioned_and_diffable(store, clinician, rubric):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .jsonio import decode_json_document, read_user_file
+from ..errors import InputError
+from ..jsonio import decode_json_document, read_user_file
 
 _SEXES = ("female", "male", "other", "unknown")
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Iterable, Literal
+
+from .patient import PatientContext
 
 #: Every trust signal, in the order the pipeline runs and the views show them.
 SIGNAL_NAMES: tuple[str, ...] = (
@@ -19,6 +21,14 @@ SIGNAL_NAMES: tuple[str, ...] = (
 Level = Literal["ok", "caution", "alert", "not_assessed"]
 LEVELS: tuple[str, ...] = ("ok", "caution", "alert", "not_assessed")
 Target = Literal["question", "answer"]
+
+#: Severity order of the levels: ``not_assessed`` ranks below ``ok`` (it found nothing, and says so).
+LEVEL_RANK: dict[str, int] = {"not_assessed": -1, "ok": 0, "caution": 1, "alert": 2}
+
+
+def worst_level(levels: Iterable[str], default: str = "ok") -> str:
+    """The most severe of ``levels`` by ``LEVEL_RANK``; ``default`` when there are none."""
+    return max(levels, key=LEVEL_RANK.__getitem__, default=default)
 
 
 @dataclass(frozen=True)
@@ -86,12 +96,10 @@ class SignalContext:
 
     question: str
     answer: str = ""  # final answer text ("" when only the question is assessed, e.g. before generation)
-    patient: "PatientContext | None" = None
+    patient: PatientContext | None = None
     reasoning: str = ""  # reasoning text (inside <think>), "" if none
     reasoning_steps: tuple[str, ...] = ()
     token_logprobs: tuple[float, ...] | None = None  # answer-span token log-probs; None when no generation ran
     token_texts: tuple[str, ...] | None = None  # aligned with token_logprobs
     expects_reasoning: bool = False  # the model's chat format is <think>/<answer> (a reasoning model)
 
-
-from ..patient import PatientContext  # noqa: E402  (type reference above)

@@ -1,4 +1,6 @@
-"""The answer record: one question, the model's output, its signals and identity (the store/CLI/GUI contract)."""
+"""The answer record: one question, the model's output, its signals, guard decision and identity.
+
+The contract between the engine, the signals, the store and the views (CLI and GUI)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .inference.events import Timings
+from .events import Timings
+from .guard import GuardDecision
 from .patient import PatientContext
-from .signals.record import Signal
+from .signal import Signal
 
 
 def new_id() -> str:
@@ -44,13 +47,18 @@ class AnswerRecord:
     signals: list[Signal] = field(default_factory=list)
     blocked: bool = False
     block_reason: str | None = None
-    answer_collapsed: bool = False  # medication_safety alert under a 'block' guard: shown behind the alert
+    guard: GuardDecision = field(default_factory=GuardDecision)  # which signals blocked or collapsed it
     prompt_template_hash: str = ""
     pack_versions: dict[str, str] = field(default_factory=dict)
     rubric: str = ""  # e.g. "safemed-cts@1"
     category: str = "general"  # question category for the provenance track record
     id: str = field(default_factory=new_id)
     created_at: float = field(default_factory=time.time)
+
+    @property
+    def answer_collapsed(self) -> bool:
+        """The answer is shown only behind the alert of the signals in ``guard.collapsed_by``."""
+        return self.guard.collapse_answer
 
     def signal(self, name: str) -> Signal | None:
         return next((s for s in self.signals if s.name == name), None)
@@ -66,6 +74,7 @@ class AnswerRecord:
             "blocked": self.blocked,
             "block_reason": self.block_reason,
             "answer_collapsed": self.answer_collapsed,
+            "guard": self.guard.to_dict(),
             "model": self.model.to_dict(),
             "timings": self.timings.to_dict() if self.timings else None,
             "token_logprobs_summary": self.token_logprobs_summary,
