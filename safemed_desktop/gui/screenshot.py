@@ -64,7 +64,7 @@ def take(out: Path, *, theme: str = "light", font_scale: float = 1.0, mid_tokens
         out.parent.mkdir(parents=True, exist_ok=True)
         if not win.grab().save(str(out)):
             raise RuntimeError(f"could not write {out}")
-        win.stop()
+        win.flow.stop()
         run_until(lambda: not win.controller.busy)
     finally:
         win.close()
