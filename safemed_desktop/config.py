@@ -114,6 +114,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("site_id", "unconfigured-site", _str, "pilot site identifier", site_only=True),
     Setting("allow_unapproved_models", True, _bool, "allow model files that no manifest names", site_only=True),
     Setting("guard", dict(DEFAULT_GUARD), _guard, "per-signal guard policy: warn or block", site_only=True),
+    Setting("fhir_stale_days", 90, _int_range(1, 3650),
+            "FHIR import: an observation older than this many days is flagged as stale", site_only=True),
 )
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -173,6 +175,10 @@ class Config:
     @property
     def guard(self) -> dict[str, str]:
         return self.values["guard"]
+
+    @property
+    def fhir_stale_days(self) -> int:
+        return self.values["fhir_stale_days"]
 
     def with_overrides(self, overrides: dict[str, Any], source: str = "override") -> "Config":
         values = dict(self.values)

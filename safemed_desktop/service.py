@@ -30,7 +30,7 @@ from .category import categorize_question
 from .config import Config, load_config
 from .errors import InputError, ModelError, ModelLoadError, SafeMedError, StoreError
 from .jsonio import decode_json_document, read_user_file
-from .records import (AnswerRecord, DoneEvent, FeedbackDraft, GuardDecision, ModelIdentity, PatientContext,
+from .records import (AnswerRecord, DoneEvent, FeedbackDraft, GuardDecision, ImportedPatient, ModelIdentity, PatientContext,
                       Signal, SignalContext, TokenEvent, guard_decision)
 
 if TYPE_CHECKING:  # types the views may name; imported lazily at run time (the store and engine are heavy)
@@ -462,6 +462,33 @@ class SafeMedService:
             reasoning=reasoning.strip(),
             reasoning_steps=split_steps(reasoning) if reasoning.strip() else (),
         )
+
+    def read_patient_file(self, path: str | Path) -> ImportedPatient:
+        """A patient file: the app's own JSON context, or FHIR R4 (a Bundle, ``$everything``, a Patient, or a
+        list of resources; recognised by ``resourceType``) mapped with each field's source and notes.
+
+        InputError (one line) when the file cannot be used; nothing is returned half-read.
+        """
+        from datetime import date
+
+        from .fhir import MAX_FILE_BYTES, import_fhir, looks_like_fhir
+
+        p = Path(path)
+        origin = f"patient file {p}"
+        try:
+            size = p.stat().st_size
+        except OSError:
+            size = 0  # read_user_file says why it cannot be read
+        if size > MAX_FILE_BYTES:
+            raise InputError(f"{origin} is {fmt_bytes(size)}, more than the {fmt_bytes(MAX_FILE_BYTES)} a patient file may be")
+        raw = read_user_file(p, "patient file")
+        try:
+            data = decode_json_document(raw, origin)
+        except RecursionError:
+            raise InputError(f"{origin} is nested too deeply to be a patient file") from None
+        if looks_like_fhir(data):
+            return import_fhir(data, origin=origin, today=date.today(), stale_days=self.config.fhir_stale_days)
+        return ImportedPatient(PatientContext.from_dict(data))
 
     @staticmethod
     def read_user_file(path: str | Path, what: str) -> bytes:

@@ -15,7 +15,7 @@ from ._common import cli_service, unlocked_store
 def register(sub) -> None:
     p = sub.add_parser("ask", help="ask a clinical question on the local model")
     p.add_argument("question", help="the question (use quotes)")
-    p.add_argument("--patient", metavar="FILE.json", help="patient context JSON file")
+    p.add_argument("--patient", metavar="FILE.json", help="patient context: SafeMed JSON or a FHIR R4 Bundle")
     p.add_argument("--model", metavar="ID|PATH", help="model id from a manifest, or a .gguf path")
     p.add_argument("--max-tokens", type=int, metavar="N", help="maximum tokens in the answer")
     p.add_argument("--temperature", type=float, metavar="T", help="sampling temperature")
@@ -27,8 +27,13 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.max_tokens is not None and args.max_tokens < 1:
         raise InputError("--max-tokens must be at least 1")
-    patient = PatientContext.from_file(args.patient) if args.patient else PatientContext()
     service = cli_service(model=args.model)
+    patient = PatientContext()
+    if args.patient:  # the app's JSON or FHIR R4; what the import could not use is said before the answer
+        imported = service.read_patient_file(args.patient)
+        patient = imported.context
+        for note in imported.notes:
+            print(f"[patient file: {note}]", file=sys.stderr)
     loaded = service.load_model()
     if not args.json:
         if loaded.identity.demo:

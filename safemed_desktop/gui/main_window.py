@@ -285,6 +285,7 @@ class MainWindow(QMainWindow):
 
     def _on_service_ready(self, service: SafeMedService) -> None:
         self.service = service
+        self.patient_panel.set_service(service)
         if self.store is None:
             self.lock_screen.set_mode("unlock" if service.store_exists() else "create")
         self.service_ready.emit()

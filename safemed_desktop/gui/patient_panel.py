@@ -1,15 +1,23 @@
-"""Patient context: age, sex, weight, pregnancy, eGFR, allergies and current medications."""
+"""Patient context: age, sex, weight, pregnancy, eGFR, allergies and current medications.
+
+"Load from file..." reads the app's JSON or a FHIR R4 export through the service
+(``SafeMedService.read_patient_file``) off the GUI thread; the result is applied whole, on the GUI
+thread, or not at all (an error leaves what was entered). Each imported field shows its source (tooltip,
+and the import box under the form, with the notes: what could not be used).
+"""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import Signal as QtSignal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit,
-                               QListWidget, QMessageBox, QPushButton, QVBoxLayout, QWidget)
+                               QListWidget, QMessageBox, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
-from ..errors import InputError
-from ..records.patient import PatientContext
+from ..errors import SafeMedError
+from ..records.patient import ImportedPatient, PatientContext
+from ..service import SafeMedService
 
 UNSET = "not set"
 
@@ -72,10 +80,15 @@ def _spin(lo: float, hi: float, suffix: str, decimals: int, name: str) -> QDoubl
 
 class PatientPanel(QWidget):
     changed = QtSignal()
+    load_finished = QtSignal(bool)  # a background load ended: applied (True) or refused (False)
+    _loaded = QtSignal(object, object, str)  # (ImportedPatient | None, error | None, path): worker -> GUI thread
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, service: SafeMedService | None = None):
         super().__init__(parent)
         self.last_error_box: QMessageBox | None = None
+        self._service = service
+        self.imported: ImportedPatient | None = None  # the last file applied, for its sources and notes
+        self.loading = False
         lay = QVBoxLayout(self)
         form = QFormLayout()
         self.age = _spin(0, 130, " y", 0, "Patient age in years")
@@ -97,9 +110,15 @@ class PatientPanel(QWidget):
         form.addRow("Allergies:", self.allergies)
         form.addRow("Medications:", self.medications)
         lay.addLayout(form)
+        self.import_info = QPlainTextEdit()
+        self.import_info.setReadOnly(True)
+        self.import_info.setAccessibleName("Patient file sources and notes")
+        self.import_info.setMaximumHeight(140)
+        self.import_info.hide()
+        lay.addWidget(self.import_info)
         row = QHBoxLayout()
-        self.load_button = QPushButton("&Load from JSON...")
-        self.load_button.setAccessibleName("Load patient context from a JSON file")
+        self.load_button = QPushButton("&Load from file...")
+        self.load_button.setAccessibleName("Load patient context from a JSON or FHIR R4 file")
         self.clear_button = QPushButton("Clear patient")
         self.clear_button.setAccessibleName("Clear patient context")
         row.addWidget(self.load_button)
@@ -109,6 +128,7 @@ class PatientPanel(QWidget):
         lay.addStretch(1)
         self.load_button.clicked.connect(self.choose_file)
         self.clear_button.clicked.connect(lambda: self.set_patient(PatientContext()))
+        self._loaded.connect(self._on_loaded)
 
     @staticmethod
     def _value(spin: QDoubleSpinBox) -> float | None:
@@ -128,6 +148,7 @@ class PatientPanel(QWidget):
         return PatientContext.from_dict({k: v for k, v in data.items() if v not in (None, [])})
 
     def set_patient(self, p: PatientContext) -> None:
+        self._clear_import()
         for spin, v in ((self.age, p.age), (self.weight, p.weight_kg), (self.egfr, p.egfr)):
             spin.setValue(spin.minimum() if v is None else v)
         self.sex.setCurrentIndex(0 if p.sex is None else max(0, self.sex.findText(p.sex)))
@@ -136,20 +157,102 @@ class PatientPanel(QWidget):
         self.medications.set_items(p.medications)
         self.changed.emit()
 
+    # ------------------------------------------------------------------ files
+    def set_service(self, service: SafeMedService) -> None:
+        self._service = service
+
+    def service(self) -> SafeMedService:
+        """The service that reads files: the window's (``set_service``), else one on the effective config
+        (a panel used on its own)."""
+        if self._service is None:
+            self._service = SafeMedService()
+        return self._service
+
     def load_file(self, path: str | Path) -> bool:
-        """Load a patient JSON file; on error show a message box and keep what was entered."""
+        """Load a patient file (JSON or FHIR) now; on error show a message box and keep what was entered."""
         try:
-            p = PatientContext.from_file(path)
-        except InputError as exc:
+            imported = self.service().read_patient_file(path)
+        except SafeMedError as exc:
             self.show_error("Cannot load patient file", str(exc))
             return False
-        self.set_patient(p)
+        self.apply_import(imported, str(path))
         return True
 
+    def start_load(self, path: str | Path) -> None:
+        """Read ``path`` on a worker thread (a large FHIR export takes a moment); apply it on the GUI thread."""
+        if self.loading:
+            return
+        self.loading = True
+        self.load_button.setEnabled(False)
+        self.load_button.setText("Loading...")
+        service = self.service()
+
+        def work() -> None:
+            try:
+                result, error = service.read_patient_file(path), None
+            except Exception as exc:  # noqa: BLE001 -- handed to the GUI thread, shown there
+                result, error = None, exc
+            self._loaded.emit(result, error, str(path))
+
+        threading.Thread(target=work, name="patient-file", daemon=True).start()
+
+    def _on_loaded(self, result: ImportedPatient | None, error: BaseException | None, path: str) -> None:
+        self.loading = False
+        self.load_button.setEnabled(True)
+        self.load_button.setText("&Load from file...")
+        if error is not None or result is None:
+            text = str(error) if isinstance(error, SafeMedError) else f"unexpected error reading {path}: {error!r}"
+            self.show_error("Cannot load patient file", text)
+            self.load_finished.emit(False)
+            return
+        self.apply_import(result, path)
+        self.load_finished.emit(True)
+
+    def apply_import(self, imported: ImportedPatient, path: str = "") -> None:
+        """Show an imported patient: every field at once, each field's source and the notes."""
+        self.set_patient(imported.context)
+        self.imported = imported
+        src = imported.sources
+        for widget, key in ((self.age, "age"), (self.sex, "sex"), (self.weight, "weight_kg"),
+                            (self.pregnant, "pregnant"), (self.egfr, "egfr")):
+            widget.setToolTip(f"From {src[key]}" if key in src else "")
+        for lst, key in ((self.allergies, "allergies"), (self.medications, "medications")):
+            for i in range(lst.list.count()):
+                item = lst.list.item(i)
+                where = src.get(f"{key}: {item.text()}")
+                item.setToolTip(f"From {where}" if where else "")
+        if imported.format != "fhir" and not imported.notes:
+            return
+        lines = [f"Imported from {Path(path).name or 'file'} (FHIR R4):" if imported.format == "fhir" else f"Imported from {path}:"]
+        labels = {"age": "Age", "sex": "Sex", "weight_kg": "Weight", "pregnant": "Pregnant", "egfr": "eGFR",
+                  "creatinine": "Creatinine"}
+        for key, label in labels.items():
+            if key in src:
+                extra = ""
+                if key == "creatinine" and imported.creatinine_umol_l is not None:
+                    extra = f" {imported.creatinine_umol_l:.0f} umol/L ({imported.creatinine_mg_dl:g} mg/dL)"
+                lines.append(f"  {label}{extra}: {src[key]}")
+        for key, value in src.items():
+            if key.startswith(("allergies: ", "medications: ")):
+                lines.append(f"  {key}: {value}")
+        if imported.notes:
+            lines.append(f"Notes ({len(imported.notes)}):")
+            lines.extend(f"  ! {n}" for n in imported.notes)
+        self.import_info.setPlainText("\n".join(lines))
+        self.import_info.show()
+
+    def _clear_import(self) -> None:
+        self.imported = None
+        self.import_info.clear()
+        self.import_info.hide()
+        for w in (self.age, self.sex, self.weight, self.pregnant, self.egfr):
+            w.setToolTip("")
+
     def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load patient context", "", "JSON files (*.json);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Load patient context", "",
+                                              "Patient files: SafeMed JSON or FHIR R4 (*.json);;All files (*)")
         if path:
-            self.load_file(path)
+            self.start_load(path)
 
     def show_error(self, title: str, text: str) -> None:
         box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)

@@ -8,12 +8,12 @@ from .answer import AnswerRecord, ModelIdentity, new_id
 from .events import DoneEvent, Event, Timings, TokenEvent
 from .feedback import FeedbackDraft
 from .guard import BLOCKING_SIGNALS, GUARD_ACTIONS, GuardDecision, guard_decision
-from .patient import PatientContext
+from .patient import ImportedPatient, PatientContext
 from .profile import ROLES
 from .signal import LEVEL_RANK, LEVELS, SIGNAL_NAMES, Evidence, Signal, SignalContext, worst_level
 
 __all__ = [
     "AnswerRecord", "ModelIdentity", "new_id", "DoneEvent", "Event", "Timings", "TokenEvent",
-    "FeedbackDraft", "BLOCKING_SIGNALS", "GUARD_ACTIONS", "GuardDecision", "guard_decision", "PatientContext", "ROLES",
+    "FeedbackDraft", "BLOCKING_SIGNALS", "GUARD_ACTIONS", "GuardDecision", "guard_decision", "ImportedPatient", "PatientContext", "ROLES",
     "LEVEL_RANK", "LEVELS", "SIGNAL_NAMES", "Evidence", "Signal", "SignalContext", "worst_level",
 ]

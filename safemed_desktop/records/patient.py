@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +103,41 @@ class PatientContext:
     def from_file(cls, path: str | Path) -> "PatientContext":
         p = Path(path)
         return cls.from_json_bytes(read_user_file(p, "patient file"), origin=f"patient file {p}")
+
+
+#: The fields of an imported patient whose source an import names (``ImportedPatient.sources``):
+#: the context's fields, and ``creatinine`` (shown, not part of the context).
+SOURCE_FIELDS: tuple[str, ...] = ("age", "sex", "weight_kg", "pregnant", "egfr", "creatinine", "allergies", "medications")
+
+
+@dataclass(frozen=True)
+class ImportedPatient:
+    """A patient file as read: the context the app uses, where each value came from, and what could not be used.
+
+    ``sources`` maps a field of ``SOURCE_FIELDS`` (for the lists, ``"allergies: TEXT"`` /
+    ``"medications: TEXT"`` per item) to a line such as ``"Observation/obs-12 (LOINC 33914-3, 2026-10-02)"``.
+    ``notes`` lists, one line each, what the import could not map or flags (unknown unit, code not in
+    the formulary, stale observation, ...). A file in the app's own JSON format has ``format`` "json"
+    and no sources or notes.
+    """
+
+    context: PatientContext
+    sources: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    format: str = "json"  # "json" (the app's own) | "fhir"
+    creatinine_umol_l: float | None = None  # latest serum creatinine, shown beside eGFR
+
+    @property
+    def creatinine_mg_dl(self) -> float | None:
+        return None if self.creatinine_umol_l is None else round(self.creatinine_umol_l / CREATININE_UMOL_PER_MG_DL, 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"format": self.format, "patient": self.context.to_dict(), "sources": dict(self.sources),
+                               "notes": list(self.notes)}
+        if self.creatinine_umol_l is not None:
+            out["creatinine"] = {"umol_l": round(self.creatinine_umol_l, 1), "mg_dl": self.creatinine_mg_dl}
+        return out
+
+
+#: Serum creatinine: 1 mg/dL = 88.42 umol/L.
+CREATININE_UMOL_PER_MG_DL = 88.42

@@ -7,7 +7,9 @@ Rules (rule ids in Evidence.rule):
   forbidden_route (potassium chloride IV push, vincristine intrathecal), high_alert_medication (ISMP),
   interaction_patient / interaction_answer, allergy / allergy_class / cross_allergy, renal, pregnancy,
   age, and warning_context (a drug the answer mentions only to warn against it: no dose or
-  interaction checks for it; recorded as evidence of a correct warning).
+  interaction checks for it; recorded as evidence of a correct warning). unchecked_medication: a
+  patient medication no formulary drug matches (zero-width evidence; named in the summary too), which
+  cannot be checked for interactions; it does not change the level.
 
 Level: alert if any contraindicated/major finding, caution if only moderate/high-alert findings,
 ok if drugs were found and nothing is wrong, not_assessed if the answer names no drug.
@@ -280,8 +282,11 @@ def assess(ctx: SignalContext) -> Signal:
                                      f"{_name(m)} is mentioned as a warning ('{cue.text}'), not recommended: not checked as a recommendation"))
     once: set = set()
     patient_meds: dict[str, str] = {}
+    parsed_items: set[int] = set()
     for pm in parse_medication_list(p.medications, p.weight_kg, k):
+        parsed_items.add(pm.item)
         patient_meds.setdefault(pm.generic, p.medications[pm.item])
+    unchecked = [text for i, text in enumerate(p.medications) if i not in parsed_items]
     allergens = _allergens(k, p.allergies)
     first: dict[str, MedicationMention] = {}
     for m in recommended:
@@ -310,6 +315,11 @@ def assess(ctx: SignalContext) -> Signal:
                                          f"{_name(first[a])} with {_name(mb)}: {it.severity} interaction. {it.effect}. {it.management}"))
     findings.sort(key=lambda f: (-WEIGHT[f.severity], f.start))
     evidence = tuple(Evidence("answer", f.start, f.end, answer[f.start:f.end], f.rule, f.detail) for f in findings)
+    # The patient's medications that match no formulary drug: not checked; said, never dropped silently.
+    evidence += tuple(Evidence("answer", 0, 0, "", "unchecked_medication",
+                               f"The patient's medication '{text}' is not in the formulary: not checked for interactions")
+                      for text in unchecked)
+    unchecked_note = f"; not checked (not in the formulary): {', '.join(unchecked)}" if unchecked else ""
     problems = [f for f in findings if f.severity in _LEVEL]
     if not problems:
         names = ", ".join(dict.fromkeys(_name(m) for m in mentions))
@@ -317,11 +327,12 @@ def assess(ctx: SignalContext) -> Signal:
             summary = f"Medications mentioned only as warnings ({names}); nothing recommended to check"
         else:
             summary = "No dose, interaction, allergy or patient-specific problem found for " + ", ".join(_name(m) for m in first.values())
-        return Signal(NAME, "ok", summary, k.source, 1.0, evidence)
+        return Signal(NAME, "ok", summary + unchecked_note, k.source, 1.0, evidence)
     worst = problems[0]
     level = worst_level(_LEVEL[f.severity] for f in problems)
     summary = worst.detail.split(". ")[0] if worst.rule.startswith("interaction") else worst.detail
     summary = summary[:1].upper() + summary[1:]
     if len(problems) > 1:
         summary += f" (+{len(problems) - 1} more)"
+    summary += unchecked_note
     return Signal(NAME, level, summary, k.source, round(max(0.0, 1.0 - WEIGHT[worst.severity]), 4), evidence)

@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "safemed_desktop.inference": 4,
     "safemed_desktop.model_registry": 4,
     "safemed_desktop.signals": 5,
+    "safemed_desktop.fhir": 5,
     "safemed_desktop.store": 6,
     "safemed_desktop.sync": 7,
     "safemed_desktop.evaluation": 7,

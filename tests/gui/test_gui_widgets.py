@@ -300,3 +300,39 @@ def test_lock_screen_first_run_validation_and_profiles(qtbot):
     assert tuple(ls.new_role.itemText(i) for i in range(ls.new_role.count())) == ROLES == STORE_ROLES
     ls.create_profile_button.click()
     assert "name" in ls.message.text()
+
+
+def test_patient_panel_loads_fhir_with_sources_and_notes_off_the_gui_thread(qtbot, tmp_path, safemed_home):
+    from pathlib import Path
+
+    maria = Path(__file__).parents[1] / "fhir" / "data" / "synthea_maria.json"
+    panel = PatientPanel()
+    qtbot.addWidget(panel)
+    panel.set_patient(PatientContext(age=30, allergies=("latex",)))
+    with qtbot.waitSignal(panel.load_finished, timeout=20000) as done:
+        panel.start_load(maria)
+        assert panel.loading and not panel.load_button.isEnabled()
+    assert done.args == [True] and not panel.loading and panel.load_button.isEnabled()
+    p = panel.patient()
+    assert (p.age, p.sex, p.weight_kg, p.egfr) == (74, "female", 61.5, 25)
+    assert p.allergies == ("Penicillin V", "iodinated contrast media")
+    assert "warfarin 5 mg once daily" in p.medications
+    assert panel.egfr.toolTip() == "From Observation/obs-egfr-2026 (LOINC 98979-8, 2026-10-02)"
+    assert panel.medications.list.item(0).toolTip().startswith("From MedicationRequest/medreq-warfarin")
+    info = panel.import_info.toPlainText()
+    assert not panel.import_info.isHidden()
+    assert "eGFR: Observation/obs-egfr-2026" in info and "Creatinine 168 umol/L (1.9 mg/dL)" in info
+    assert "! 'Amoxicillin 250 MG Oral Capsule' (MedicationRequest/medreq-amoxicillin-stopped) is stopped" in info
+    # a file that cannot be used changes nothing: not half-applied
+    two = json.loads(maria.read_text())
+    other = json.loads(json.dumps(two["entry"][0]))
+    other["resource"]["id"] = "other"
+    two["entry"].append(other)
+    bad = tmp_path / "two.json"
+    bad.write_text(json.dumps(two))
+    with qtbot.waitSignal(panel.load_finished, timeout=20000) as done:
+        panel.start_load(bad)
+    assert done.args == [False] and "holds 2 patients" in panel.last_error_box.text()
+    assert panel.patient() == p and "Amoxicillin" in panel.import_info.toPlainText()
+    panel.clear_button.click()
+    assert panel.patient().is_empty() and panel.import_info.isHidden() and panel.egfr.toolTip() == ""
