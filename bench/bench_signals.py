@@ -10,7 +10,11 @@ Rows:
 - question signals p50/p95 (the pre-generation guard step, rules only); p50 per signal (rules only);
 - full pipeline p50/p95 with the classifier, and the classifier alone (informational); when the
   trained classifier is not installed, the question embedding it would use is timed instead;
-- rules / full ratio (informational: the share of signal time the rules take).
+- rules / full ratio (informational: the share of signal time the rules take);
+- incremental rules: ``signals.incremental.IncrementalRules`` fed the answer token by token (re-drawing
+  medication_safety and guideline_consistency at every sentence end, then ``finish()``), against one final
+  run of the same two signals on the whole answer: p50 cost ratio (target <= 2x); its result must equal
+  the final run's.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ WARMUP = 20
 ITERATIONS = 200
 CLASSIFIER_ITERATIONS = 20
 TARGET_P95_MS = 10.0
+TARGET_INCREMENTAL_RATIO = 2.0
+INCREMENTAL_ITERATIONS = 40
 
 QUESTION = ("A 78-year-old woman with atrial fibrillation, type 2 diabetes, hypertension and eGFR 38 has "
             "uncomplicated cystitis. Which antibiotic should be used, and do any of her medicines need changes?")
@@ -136,6 +142,21 @@ def run() -> dict:
                       for name in pipeline.SIGNAL_ORDER}
     failed = [s.name for s in signals if s.summary.startswith(("Signal unavailable", "Signal failed"))]
 
+    # incremental rules over the streamed answer vs one final run of the same two signals
+    from safemed_desktop.signals.incremental import IncrementalRules
+
+    def final_run(i: int):
+        c = ctxs[i]
+        return [pipeline.assess_one("medication_safety", c), pipeline.assess_one("guideline_consistency", c)]
+
+    final = _time(final_run, INCREMENTAL_ITERATIONS, 5)
+    streamed = _time(lambda i: IncrementalRules.run(ctxs[i].question, PATIENT, ctxs[i].token_texts + ("\n\nReview note.",)),
+                     INCREMENTAL_ITERATIONS, 5)
+    inc_ratio = _p(streamed, 50) / _p(final, 50)
+    check = ctxs[0]
+    same = IncrementalRules.run(check.question, PATIENT, check.token_texts + (check.answer[len("".join(check.token_texts)):],)) \
+        == final_run(0)
+
     probe = adversarial.classify(QUESTION)
     rows = [
         {"metric": "answer tokens / patient medications", "value": f"{n_tokens} / {len(PATIENT.medications)}",
@@ -148,6 +169,11 @@ def run() -> dict:
          "target": "info", "pass": None},
         *({"metric": f"  {name} p50 ms (rules)", "value": round(_p(times, 50), 3), "target": "info", "pass": None}
           for name, times in per_signal.items()),
+        {"metric": "incremental rules over the streamed answer / one final run (x, p50)", "value": round(inc_ratio, 3),
+         "target": f"<= {TARGET_INCREMENTAL_RATIO:g}x", "pass": inc_ratio <= TARGET_INCREMENTAL_RATIO},
+        {"metric": "  incremental streamed p50 ms / final run p50 ms",
+         "value": f"{_p(streamed, 50):.2f} / {_p(final, 50):.2f}", "target": "info", "pass": None},
+        {"metric": "incremental result equals the final run", "value": same, "target": "True", "pass": same},
         {"metric": "signals that failed or are not installed", "value": ", ".join(failed) or "none",
          "target": "none", "pass": not failed},
     ]

@@ -139,6 +139,17 @@ class SafeMedService:
         self._loaded: LoadedModel | None = None
         self._cancel = threading.Event()
 
+    #: Overlap the question screen with prompt processing (see ``ask``): True, False, or None (automatic:
+    #: overlap when the model runs on a GPU, where prefill and the CPU-side screen use different devices;
+    #: screen first on a CPU, where both are compute-bound on the same cores and the overlap measured
+    #: slower, see docs/performance.md). ``bench/bench_ttft.py`` measures both against raw llama-cpp-python.
+    prefill_during_screen: bool | None = None
+
+    def _overlap(self, loaded: LoadedModel) -> bool:
+        if self.prefill_during_screen is not None:
+            return bool(self.prefill_during_screen)
+        return loaded.plan.n_gpu_layers > 0
+
     # ================================================================== models
     @property
     def loaded(self) -> LoadedModel | None:
@@ -313,8 +324,10 @@ class SafeMedService:
     ) -> Iterator[TokenEvent | AnswerRecord]:
         """Answer a question: yields TokenEvents as they stream, then the final AnswerRecord.
 
-        If a guard policy blocks the question, the model is not run and only the blocked
-        record is yielded. Nothing is stored here: ``record_answer`` does that.
+        The guard decides on the question signals before any token is yielded. If it blocks the
+        question, only the blocked record is yielded: prompt processing started alongside the screen
+        (``prefill_during_screen``) is aborted and its output dropped. Nothing is stored here:
+        ``record_answer`` does that.
         """
         from .inference.prompt import build_messages, template_hash
         from .inference.reasoning import parse_output
@@ -336,9 +349,39 @@ class SafeMedService:
             category=categorize_question(question),
         )
 
-        question_signals = assess_question(question, patient)
-        decision = guard_decision(question_signals, self.config.guard)
+        # The question is screened before any token reaches the caller. With ``prefill_during_screen``
+        # the engine starts on the prompt (prompt processing up to the first sampled token) on a helper
+        # thread while the question signals run; that first event is held back until the guard has
+        # decided, and a blocked question discards it (the generation is aborted and closed).
+        discard = threading.Event()
+        stop = _EitherEvent(self._cancel, cancel, discard)
+        setup_error: SafeMedError | None = None
+        try:
+            messages = build_messages(question, patient, chat_format)
+            stream = loaded.engine.stream_chat(
+                messages,
+                max_tokens=max_tokens or self.config.max_tokens,
+                temperature=self.config.temperature if temperature is None else temperature,
+                cancel=stop,
+            )
+        except SafeMedError as exc:  # raised once the guard has let the question through
+            setup_error, stream = exc, iter(())
+        head = _Prefill(stream) if setup_error is None and self._overlap(loaded) else None
+
+        def drop() -> None:
+            discard.set()  # aborts the prefill (llama.cpp's abort callback) or stops it at its first token
+            if head is not None:
+                head.discard()  # waits for it; its event (and any error) is dropped
+            _close(stream)
+
+        try:
+            question_signals = assess_question(question, patient)
+            decision = guard_decision(question_signals, self.config.guard)
+        except BaseException:
+            drop()
+            raise
         if decision.block:
+            drop()
             record.blocked = True
             record.finish_reason = "blocked"
             record.block_reason = "; ".join(decision.reasons)
@@ -347,24 +390,23 @@ class SafeMedService:
             yield record
             return
 
-        messages = build_messages(question, patient, chat_format)
-        stop = _EitherEvent(self._cancel, cancel)
+        if setup_error is not None:
+            raise setup_error
         answer_lps: list[float] = []
         answer_texts: list[str] = []
         done: DoneEvent | None = None
-        for event in loaded.engine.stream_chat(
-            messages,
-            max_tokens=max_tokens or self.config.max_tokens,
-            temperature=self.config.temperature if temperature is None else temperature,
-            cancel=stop,
-        ):
-            if isinstance(event, TokenEvent):
-                if event.phase == "answer":
-                    answer_lps.append(event.logprob)
-                    answer_texts.append(event.text)
-                yield event
-            else:
-                done = event
+        events = head.events() if head is not None else stream
+        try:
+            for event in events:
+                if isinstance(event, TokenEvent):
+                    if event.phase == "answer":
+                        answer_lps.append(event.logprob)
+                        answer_texts.append(event.text)
+                    yield event
+                else:
+                    done = event
+        finally:
+            _close(stream)
         if done is None:
             raise ModelError("the model stopped without finishing its answer")
 
@@ -611,13 +653,57 @@ class SafeMedService:
 
 
 class _EitherEvent:
-    """Looks like a ``threading.Event`` that is set when either of two events is."""
+    """Looks like a ``threading.Event`` that is set when any of its events is."""
 
-    def __init__(self, a: threading.Event, b: threading.Event | None):
-        self._a, self._b = a, b
+    def __init__(self, a: threading.Event, b: threading.Event | None, c: threading.Event | None = None):
+        self._events = tuple(e for e in (a, b, c) if e is not None)
 
     def is_set(self) -> bool:
-        return self._a.is_set() or (self._b is not None and self._b.is_set())
+        return any(e.is_set() for e in self._events)
+
+
+def _close(stream: Any) -> None:
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
+
+
+class _Prefill:
+    """Pulls the first event of an engine stream (prompt processing and the first sampled token) on a
+    helper thread, so that it overlaps the question screen; the event is held until ``events`` is
+    iterated. Only one thread ever runs the stream at a time: the helper until it has the first event,
+    then (after ``join``) the caller. ``discard`` drops the event and any error."""
+
+    def __init__(self, stream: Iterator[Any]):
+        self._stream = stream
+        self._first: Any = None
+        self._error: BaseException | None = None
+        self._ended = False
+        self._thread = threading.Thread(target=self._pull, name="safemed-prefill", daemon=True)
+        self._thread.start()
+
+    def _pull(self) -> None:
+        try:
+            self._first = next(self._stream)
+        except StopIteration:
+            self._ended = True
+        except BaseException as exc:  # noqa: BLE001  (re-raised on the caller's thread, or discarded)
+            self._error = exc
+
+    def discard(self) -> None:
+        self._thread.join()
+        self._first = self._error = None
+
+    def events(self) -> Iterator[Any]:
+        self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        if self._ended:
+            return
+        first, self._first = self._first, None
+        yield first
+        yield from self._stream
 
 
 def unified_diff(text_a: str, text_b: str, label_a: str, label_b: str, context: int = 3) -> str:

@@ -29,6 +29,7 @@ SCHEDULES = ("weekly",)
 _SEP = re.compile(r"[\s\-/]+")
 
 
+@lru_cache(maxsize=8192)  # the same few hundred drug names recur in every answer
 def normalize_name(name: str) -> str:
     """Case- and separator-insensitive key: 'Trimethoprim/Sulfamethoxazole' -> 'trimethoprim sulfamethoxazole'."""
     return _SEP.sub(" ", name.strip().lower())

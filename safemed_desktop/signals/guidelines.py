@@ -229,22 +229,48 @@ def recommended_spans(terms: TermSet, answer: str) -> list[tuple[int, int]]:
     return [s for s in terms.find(answer) if not is_negated(answer, *s)]
 
 
+#: Per fired rule: (expected mentions, discouraged mentions), each ``(agent index, (start, end), negated)``.
+RuleSpans = tuple[list[tuple[int, tuple[int, int], bool]], list[tuple[int, tuple[int, int], bool]]]
+
+
+def answer_spans(fired: list[tuple[Rule, tuple[int, int]]], text: str, offset: int = 0) -> list[RuleSpans]:
+    """Every expected and discouraged agent mention in ``text`` (offsets shifted by ``offset``), with its
+    negation, per fired rule. Mentions and negation never reach past a sentence end, so the spans of a
+    whole answer are the spans of its sentences put together (``signals.incremental`` relies on it)."""
+    out: list[RuleSpans] = []
+    for rule, _ in fired:
+        exp = [(i, (a + offset, b + offset), is_negated(text, a, b))
+               for i, ts in enumerate(rule.expected) for a, b in ts.find(text)]
+        dis = [(j, (a + offset, b + offset), is_negated(text, a, b))
+               for j, d in enumerate(rule.discouraged) for a, b in d.terms.find(text)]
+        out.append((exp, dis))
+    return out
+
+
 def assess(ctx: SignalContext) -> Signal:
     gp = load_rules()
-    source = gp.pack.ref
     fired = fired_rules(ctx.question, ctx.patient, gp)
     if not fired:
-        return Signal(NAME, "not_assessed", "No guideline rule in the pack applies to this question.", source)
+        return Signal(NAME, "not_assessed", "No guideline rule in the pack applies to this question.", gp.pack.ref)
     answer = ctx.answer or ""
+    return conclude(gp, ctx.question, answer, fired, answer_spans(fired, answer))
+
+
+def conclude(gp: GuidelinePack, question: str, answer: str, fired: list[tuple[Rule, tuple[int, int]]],
+             spans: list[RuleSpans]) -> Signal:
+    """The signal from the mentions ``answer_spans`` found (in any order of sentences) in ``answer``."""
+    source = gp.pack.ref
     evidence: list[Evidence] = []
     findings: list[tuple[str, str]] = []  # (level, sentence)
-    for rule, trig_span in fired:
-        hits = [(ts.label, s) for ts in rule.expected for s in recommended_spans(ts, answer)]
+    for (rule, trig_span), (exp, dis) in zip(fired, spans):
+        key = lambda x: (x[0], x[1][0], -(x[1][1] - x[1][0]))  # noqa: E731  (agent order, then position)
+        exp, dis = sorted(exp, key=key), sorted(dis, key=key)
+        hits = [(rule.expected[i].label, s) for i, s, neg in exp if not neg]
         bad: list[tuple[Discouraged, tuple[int, int]]] = []
-        for d in rule.discouraged:
-            if d.only_without_expected and hits:
-                continue
-            bad.extend((d, s) for s in recommended_spans(d.terms, answer))
+        for j, s, neg in dis:
+            d = rule.discouraged[j]
+            if not neg and not (d.only_without_expected and hits):
+                bad.append((d, s))
         if bad:
             worst_d, worst_s = max(bad, key=lambda b: LEVEL_RANK[b[0].level])
             findings.append((worst_d.level, f"answer recommends {answer[worst_s[0]:worst_s[1]]}: {worst_d.why}"))
@@ -252,11 +278,9 @@ def assess(ctx: SignalContext) -> Signal:
                 evidence.append(Evidence("answer", a, b, answer[a:b], f"guideline:{rule.id}", f"{d.why}. [{rule.source}]"))
         if not hits and not bad:
             # warning against an agent the guideline discourages agrees with the guideline
-            for d in rule.discouraged:
-                warned = [s for s in d.terms.find(answer) if is_negated(answer, *s)]
-                if warned:
-                    hits.append((f"advises against {d.agent}", warned[0]))
-                    break
+            warned = next(((j, s) for j, s, neg in dis if neg), None)
+            if warned is not None:
+                hits.append((f"advises against {rule.discouraged[warned[0]].agent}", warned[1]))
         if hits:
             label, (a, b) = hits[0]
             if not bad:
@@ -274,7 +298,7 @@ def assess(ctx: SignalContext) -> Signal:
             if rule.expected:
                 findings.append(("caution", f"no guideline-recommended first-line agent mentioned for {rule.title.lower()} ({rule.source})"))
                 a, b = trig_span
-                evidence.append(Evidence("question", a, b, ctx.question[a:b], f"guideline:{rule.id}",
+                evidence.append(Evidence("question", a, b, question[a:b], f"guideline:{rule.id}",
                                          f"expected one of: {', '.join(t.label for t in rule.expected)}. {rule.statement} [{rule.source}]"))
             else:
                 findings.append(("ok", f"no conflict with {rule.title.lower()} guidance ({rule.source})"))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ..records.patient import PatientContext
 from .formulary import Drug, Interaction, Knowledge, Quantity, load_knowledge, normalize_name
 from .medication_parse import Dose, MedicationMention, find_drugs, parse_medication_list, parse_text
-from .negation import scan
+from .negation import Cue, scan
 from .units import canonical_unit, factor as unit_factor
 from ..records.signal import Evidence, Signal, SignalContext, worst_level
 
@@ -75,6 +75,7 @@ class _Index:
         self.keys.update({f"class:{c}": frozenset({f"class:{c}"}) for c in k.classes})
         names = sorted(k.allergy_names, key=len, reverse=True)
         self.allergy_rx = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w-])")
+        self._pairs: dict[tuple[str, str], list[Interaction]] = {}  # memo of interactions(x, y)
         self.by_key: dict[str, list[tuple[str, Interaction]]] = {}
         for it in k.interactions:
             self.by_key.setdefault(it.a, []).append((it.b, it))
@@ -90,6 +91,12 @@ class _Index:
         return hit[1]
 
     def interactions(self, x: str, y: str) -> list[Interaction]:
+        hit = self._pairs.get((x, y))
+        if hit is None:
+            hit = self._pairs[(x, y)] = self._interactions(x, y)
+        return list(hit)
+
+    def _interactions(self, x: str, y: str) -> list[Interaction]:
         if x == y:
             return []
         kx, ky = self.keys[x], self.keys[y]
@@ -261,33 +268,73 @@ def _check_allergies(k: Knowledge, m: MedicationMention, allergens, out: list[_F
                 break
 
 
+#: A drug mention of the answer and the warning cue that governs it (None: recommended).
+Mentioned = tuple[MedicationMention, "Cue | None"]
+
+
+def answer_mentions(text: str, weight_kg: float | None, k: Knowledge | None = None) -> list[Mentioned]:
+    """The drug mentions of ``text`` with their doses, routes, frequencies and warning cues. Mentions,
+    dose ownership and cues never reach past a sentence end, so the mentions of a whole answer are those
+    of its sentences put together (``signals.incremental`` relies on it)."""
+    k = k or load_knowledge()
+    mentions = parse_text(text, weight_kg, k) if text.strip() else []
+    if not mentions:
+        return []
+    wc = scan(text)
+    return [(m, wc.cue_for(m.start, m.end)) for m in mentions]
+
+
+@dataclass(frozen=True)
+class PatientFacts:
+    """What the checks need from the patient context, computed once per patient."""
+
+    patient: PatientContext
+    current: dict[str, str]  # generic -> the patient's medication text
+    unchecked: tuple[str, ...]  # medications no formulary drug matches
+    allergens: list
+
+
+def patient_facts(p: PatientContext, k: Knowledge | None = None) -> PatientFacts:
+    k = k or load_knowledge()
+    current: dict[str, str] = {}
+    parsed_items: set[int] = set()
+    for pm in parse_medication_list(p.medications, p.weight_kg, k):
+        parsed_items.add(pm.item)
+        current.setdefault(pm.generic, p.medications[pm.item])
+    unchecked = tuple(text for i, text in enumerate(p.medications) if i not in parsed_items)
+    return PatientFacts(p, current, unchecked, _allergens(k, p.allergies))
+
+
 def assess(ctx: SignalContext) -> Signal:
     k = load_knowledge()
     answer = ctx.answer or ""
     p = ctx.patient or PatientContext()
-    mentions = parse_text(answer, p.weight_kg, k) if answer.strip() else []
-    if not mentions:
+    mentioned = answer_mentions(answer, p.weight_kg, k)
+    if not mentioned:
         return Signal(NAME, "not_assessed", "No medication named in the answer", k.source, None)
-    wc = scan(answer)
+    return conclude(k, answer, patient_facts(p, k), mentioned)
+
+
+def conclude(k: Knowledge, answer: str, facts: PatientFacts, mentioned: list[Mentioned]) -> Signal:
+    """The signal from the mentions ``answer_mentions`` found in ``answer`` (in text order)."""
+    if not mentioned:
+        return Signal(NAME, "not_assessed", "No medication named in the answer", k.source, None)
+    p = facts.patient
+    mentions = [m for m, _ in mentioned]
     recommended: list[MedicationMention] = []
     findings: list[_Finding] = []
     warned: dict[str, MedicationMention] = {}
-    for m in mentions:
-        cue = wc.cue_for(m.start, m.end)
+    for m, cue in mentioned:
         if cue is None:
             recommended.append(m)
         elif m.generic not in warned:
             warned[m.generic] = m
             findings.append(_Finding("note", "warning_context", m.start, m.end,
                                      f"{_name(m)} is mentioned as a warning ('{cue.text}'), not recommended: not checked as a recommendation"))
+    patient_meds = facts.current
+    unchecked = facts.unchecked
+    allergens = facts.allergens
     once: set = set()
-    patient_meds: dict[str, str] = {}
-    parsed_items: set[int] = set()
-    for pm in parse_medication_list(p.medications, p.weight_kg, k):
-        parsed_items.add(pm.item)
-        patient_meds.setdefault(pm.generic, p.medications[pm.item])
-    unchecked = [text for i, text in enumerate(p.medications) if i not in parsed_items]
-    allergens = _allergens(k, p.allergies)
     first: dict[str, MedicationMention] = {}
     for m in recommended:
         if not m.is_class:
