@@ -17,7 +17,7 @@ import tomli_w
 
 from .errors import ConfigError
 from .jsonio import decode_utf8
-from .paths import Paths, resolve_paths, ui_dir  # noqa: F401  (ui_dir: the views' one way to their assets)
+from .paths import Paths, resolve_paths, ui_dir, write_file_atomic  # noqa: F401  (ui_dir: the views' one way to their assets)
 from .records.guard import GUARD_ACTIONS
 from .records.signal import SIGNAL_NAMES
 
@@ -259,8 +259,5 @@ def load_config(paths: Paths | None = None, environ: dict[str, str] | None = Non
 
 
 def write_config_file(path: Path, data: dict[str, Any]) -> None:
-    """Write a TOML config file atomically (used by the settings dialog and tests)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
-    os.replace(tmp, path)
+    """Write a TOML config file atomically (used by the settings dialog and tests): 0600, new folders 0700."""
+    write_file_atomic(path, tomli_w.dumps(data))

@@ -17,13 +17,40 @@ def decode_utf8(raw: bytes, origin: str, error: type[SafeMedError] = InputError)
         raise error(f"{origin} is not valid UTF-8 (invalid byte at offset {exc.start})") from exc
 
 
+#: The deepest nesting of arrays and objects a user's document may have (real ones stay under 20).
+MAX_JSON_DEPTH = 256
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests arrays/objects more than ``limit`` levels (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 def decode_json_document(raw: bytes, origin: str) -> Any:
-    """UTF-8 JSON bytes -> Python value; InputError naming ``origin`` and the offending place."""
+    """UTF-8 JSON bytes -> Python value; InputError (one line) naming ``origin`` and the offending place.
+
+    The one place a user's JSON is parsed: invalid UTF-8, invalid JSON and a document nested more than
+    :data:`MAX_JSON_DEPTH` levels (which would otherwise end in a RecursionError) are all InputErrors.
+    """
     text = decode_utf8(raw, origin)
+    too_deep = f"{origin} is nested too deeply (more than {MAX_JSON_DEPTH} levels of arrays or objects)"
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+    except RecursionError:
+        raise InputError(too_deep) from None
+    if _too_deep(value, MAX_JSON_DEPTH):
+        raise InputError(too_deep)
+    return value
 
 
 def read_user_file(path: Path, what: str) -> bytes:

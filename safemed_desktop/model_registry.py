@@ -34,7 +34,7 @@ from .config import Config
 from .errors import (ModelError, ModelFileError, ModelHashMismatchError, ModelNotFoundError,
                      UnapprovedModelError)
 from .inference.gguf_file import GGUFInfo, read_gguf
-from .paths import builtin_models_dir, resource_root
+from .paths import SHARED_DIR_MODE, SHARED_FILE_MODE, builtin_models_dir, resource_root, write_file_atomic
 
 Progress = Callable[[int, int], None]  # (bytes hashed so far, total bytes)
 CHAT_FORMATS = ("plain", "think-answer")
@@ -279,10 +279,7 @@ def _write_cache(config: Config, key: str, digest: str) -> None:
     cache[key] = digest
     f = _cache_file(config)
     try:
-        f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_name(f"{f.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, f)
+        write_file_atomic(f, json.dumps(cache, indent=1, sort_keys=True))  # 0600 in a 0700 cache folder
     except OSError:
         pass  # the cache is an optimisation; failing to write it must not stop the model
 
@@ -485,11 +482,10 @@ def add_model(config: Config, path: str | Path, *, model_id: str | None = None, 
     out_dir = config.paths.site_models_dir
     out = out_dir / f"{new_id}.toml"
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text("# Written by `safemed models add`; see docs/models.md\n" + tomli_w.dumps(data),
-                       encoding="utf-8")
-        os.replace(tmp, out)
+        # Site-wide (IT writes it, every clinician's account reads it; no clinical data): 0644 in 0755 folders,
+        # set explicitly rather than left to the umask.
+        write_file_atomic(out, "# Written by `safemed models add`; see docs/models.md\n" + tomli_w.dumps(data),
+                          mode=SHARED_FILE_MODE, dir_mode=SHARED_DIR_MODE)
     except OSError as exc:
         raise ModelError(f"cannot write site manifest {out}: {exc.strerror}") from exc
     return load_manifest(out)

@@ -28,7 +28,9 @@ Use:
   ``safemed`` and ``safemed-desktop``) raises :class:`NetworkBlockedError` at the call.
   ``SAFEMED_NETGUARD=record`` records without raising.
 - ``SAFEMED_NETGUARD_LOG=FILE``: one JSON line per guard event is appended there
-  (``{"guard": "active", ...}`` when armed, then ``{"guard": "violation", "event": ...}``).
+  (``{"guard": "active", ...}`` when armed, then ``{"guard": "violation", "event": ...}``), created
+  0600. A line names the audit event, the address family and the process name, never the command
+  line or the event's arguments (a question, a URL or a request body may carry clinical text).
 - At exit, a process that met any violation prints them to stderr and exits with
   :data:`VIOLATION_EXIT_CODE`, so a violation swallowed by ``except Exception`` still fails.
 - In-process (tests): ``with netguard.blocking() as guard: ...``; the hook stays installed
@@ -95,9 +97,10 @@ class Violation:
     event: str
     detail: str
     stack: tuple[str, ...] = ()
+    family: str | None = None
 
     def as_dict(self) -> dict:
-        return {"event": self.event, "detail": self.detail, "stack": list(self.stack)}
+        return {"event": self.event, "detail": self.detail, "family": self.family, "stack": list(self.stack)}
 
 
 @dataclass
@@ -135,22 +138,45 @@ def _judge(event: str, args: tuple) -> str | None:
         family = getattr(sock, "family", None)
         if family in _ALLOWED_FAMILIES:
             return None
-        address = args[1] if len(args) > 1 else None
-        return f"{event.split('.', 1)[1]} on an {_family_name(family)} socket to {address!r}"
+        # The address is not shown: the guard records the event, never its arguments.
+        return f"{event.split('.', 1)[1]} on an {_family_name(family)} socket"
     if event in _ALWAYS_BLOCKED_EVENTS:
-        shown = ", ".join(repr(a) for a in args[:2])
-        return f"{event}({shown})"
+        # Never the arguments: a URL, a request body or a host name may carry clinical text.
+        return event
     return None
+
+
+def _family_of(event: str, args: tuple) -> str | None:
+    """The address family an event concerns, by name (None for events without a socket)."""
+    if event == "socket.__new__":
+        family = args[1] if len(args) > 1 else -1
+        return _family_name(socket.AF_INET if family == -1 else family)
+    if event in _SOCKET_METHOD_EVENTS:
+        family = getattr(args[0] if args else None, "family", None)
+        return _family_name(family) if family is not None else None
+    return None
+
+
+def _process_name() -> str:
+    """The program's name (never its arguments, which may hold clinical text)."""
+    first = sys.argv[0] if sys.argv else ""
+    if first in ("", "-c", "-m", "-"):
+        return os.path.basename(sys.executable) or "python"
+    name = os.path.basename(first)
+    if name == "__main__.py":  # python -m package
+        return os.path.basename(os.path.dirname(first)) or name
+    return name
 
 
 def _write_log(record: dict) -> None:
     path = _state.log_path
     if not path:
         return
-    record = {**record, "pid": os.getpid()}
+    record = {**record, "process": _process_name(), "pid": os.getpid()}
     line = json.dumps(record, default=str) + "\n"
-    # Plain open(): the "open" audit event is not one we watch, so no recursion.
-    with open(path, "a", encoding="utf-8") as fh:
+    # os.open(): the "open" audit event is not one we watch, so no recursion. A new log is 0600.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
         fh.write(line)
 
 
@@ -167,7 +193,7 @@ def _hook(event: str, args: tuple) -> None:
         stack = tuple(
             f"{f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_stack(limit=8)[:-2]
         )
-        violation = Violation(event=event, detail=reason, stack=stack)
+        violation = Violation(event=event, detail=reason, stack=stack, family=_family_of(event, args))
         with _state.lock:
             _state.violations.append(violation)
         _write_log({"guard": "violation", **violation.as_dict()})
@@ -211,7 +237,7 @@ def install(mode: str = "block", *, log_path: str | os.PathLike | None = None, e
         # Registered early, so it runs last among atexit handlers.
         atexit.register(_exit_check)
         _state.exit_check_registered = True
-    _write_log({"guard": "active", "mode": mode, "argv": list(sys.argv)})
+    _write_log({"guard": "active", "mode": mode})  # the process name, never its arguments
 
 
 def install_from_env(environ: dict[str, str] | None = None) -> str:

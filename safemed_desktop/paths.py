@@ -72,6 +72,66 @@ def resolve_paths(environ: dict[str, str] | None = None) -> Paths:
     )
 
 
+#: Modes of what SafeMed creates for a user: only that user may read it (the umask is not trusted).
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+#: Site-wide files IT writes (``sudo safemed models add``): every user account must read them; they hold no
+#: clinical data.
+SHARED_DIR_MODE = 0o755
+SHARED_FILE_MODE = 0o644
+
+
+def make_dir(path: str | os.PathLike, mode: int = PRIVATE_DIR_MODE) -> Path:
+    """Create ``path`` and any missing parents, each new one with ``mode`` whatever the umask.
+
+    Directories that already exist are left as they are (a home or a tmp directory is not ours).
+    """
+    p = Path(path)
+    missing: list[Path] = []
+    probe = p
+    while not probe.exists():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=mode)
+        except FileExistsError:  # created meanwhile by another process
+            continue
+        os.chmod(d, mode)
+    if not p.is_dir():
+        p.mkdir()  # raises FileExistsError/NotADirectoryError naming the path
+    return p
+
+
+def write_file_atomic(path: str | os.PathLike, data: str | bytes, mode: int = PRIVATE_FILE_MODE,
+                      dir_mode: int = PRIVATE_DIR_MODE) -> None:
+    """Write ``path`` atomically (a temporary file then ``os.replace``) with ``mode`` whatever the umask.
+
+    Missing parent directories are created with ``dir_mode``. The file never exists with wider permissions,
+    not even for a moment; a failed write leaves no temporary file behind.
+    """
+    p = Path(path)
+    make_dir(p.parent, dir_mode)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
+    try:
+        try:
+            os.fchmod(fd, mode) if hasattr(os, "fchmod") else os.chmod(tmp, mode)
+            view = memoryview(raw)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def resource_root() -> Path:
     """Root holding read-only resources shipped with the app (``models/``, ``ui/``).
 

@@ -30,6 +30,7 @@ from .category import categorize_question
 from .config import Config, load_config
 from .errors import InputError, ModelError, ModelLoadError, SafeMedError, StoreError
 from .jsonio import decode_json_document, read_user_file
+from .paths import make_dir
 from .records import (AnswerRecord, DoneEvent, FeedbackDraft, GuardDecision, ImportedPatient, ModelIdentity, PatientContext,
                       Signal, SignalContext, TokenEvent, guard_decision)
 
@@ -524,10 +525,7 @@ class SafeMedService:
         if size > MAX_FILE_BYTES:
             raise InputError(f"{origin} is {fmt_bytes(size)}, more than the {fmt_bytes(MAX_FILE_BYTES)} a patient file may be")
         raw = read_user_file(p, "patient file")
-        try:
-            data = decode_json_document(raw, origin)
-        except RecursionError:
-            raise InputError(f"{origin} is nested too deeply to be a patient file") from None
+        data = decode_json_document(raw, origin)  # nesting too deep is its InputError too
         if looks_like_fhir(data):
             return import_fhir(data, origin=origin, today=date.today(), stale_days=self.config.fhir_stale_days)
         return ImportedPatient(PatientContext.from_dict(data))
@@ -551,7 +549,7 @@ class SafeMedService:
 
         if self.store_exists():
             raise StoreError(f"a store already exists at {self.store_path}")
-        self.store_path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(self.store_path.parent)  # 0700: the data folder is this user's alone
         return Store.create(self.store_path, passphrase, site_id=site_id or self.config.site_id,
                             kdf_params=kdf_params, idle_lock_minutes=self.config.idle_lock_minutes,
                             strike_window_days=self.config.strike_window_days)

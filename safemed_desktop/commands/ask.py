@@ -9,12 +9,15 @@ import sys
 from ..errors import GenerationCancelled, InputError, SafeMedError
 from ..records import AnswerRecord, PatientContext, TokenEvent
 from ..service import SafeMedService
-from ._common import cli_service, unlocked_store
+from ._common import cli_service, read_clinical_text, unlocked_store, warn_visible_argument
 
 
 def register(sub) -> None:
     p = sub.add_parser("ask", help="ask a clinical question on the local model")
-    p.add_argument("question", help="the question (use quotes)")
+    p.add_argument("question", nargs="?", metavar="QUESTION|-",
+                   help="'-' reads the question from standard input (recommended: a question given here"
+                        " is visible to other local users, e.g. in `ps`)")
+    p.add_argument("--file", metavar="FILE", help="read the question from FILE (UTF-8)")
     p.add_argument("--patient", metavar="FILE.json", help="patient context: SafeMed JSON or a FHIR R4 Bundle")
     p.add_argument("--model", metavar="ID|PATH", help="model id from a manifest, or a .gguf path")
     p.add_argument("--max-tokens", type=int, metavar="N", help="maximum tokens in the answer")
@@ -24,9 +27,24 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def question_from_args(args) -> str:
+    """The question: from standard input (``-``), a file (``--file``), or (with a warning) the argument."""
+    if args.file is not None and args.question is not None:
+        raise InputError("give the question once: as '-' (standard input), with --file, or as an argument")
+    if args.file is not None:
+        return read_clinical_text(args.file, "question")
+    if args.question is None:
+        raise InputError("no question: give '-' to read it from standard input, or --file FILE")
+    if args.question == "-":
+        return read_clinical_text("-", "question")
+    warn_visible_argument("question", "'-' (standard input) or --file FILE")
+    return args.question
+
+
 def run(args) -> int:
     if args.max_tokens is not None and args.max_tokens < 1:
         raise InputError("--max-tokens must be at least 1")
+    question = question_from_args(args)
     service = cli_service(model=args.model)
     patient = PatientContext()
     if args.patient:  # the app's JSON or FHIR R4; what the import could not use is said before the answer
@@ -43,7 +61,7 @@ def run(args) -> int:
 
     record: AnswerRecord | None = None
     try:
-        for item in service.ask(args.question, patient, max_tokens=args.max_tokens, temperature=args.temperature):
+        for item in service.ask(question, patient, max_tokens=args.max_tokens, temperature=args.temperature):
             if isinstance(item, TokenEvent):
                 if not args.json:
                     sys.stdout.write(item.text)

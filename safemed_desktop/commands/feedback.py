@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..records import FeedbackDraft
-from ._common import cli_service, unlocked_store
+from ._common import cli_service, read_clinical_text, unlocked_store, warn_visible_argument
 
 _SCORE = re.compile(r"^([a-z_]+)=(\d+)$")
 _STEP = re.compile(r"^(\d+):([a-z_]+)=(\d+)$")
@@ -34,7 +34,9 @@ def register(sub) -> None:
     p.add_argument("--step", action="append", default=[], metavar="N:CRITERION=N",
                    help="score for reasoning step N (1-based; repeatable)")
     p.add_argument("--flag", action="append", default=[], help="unsafe, hallucination, outdated_guideline, ...")
-    p.add_argument("--comment", help="free-text comment (stored encrypted)")
+    p.add_argument("--comment", help="free-text comment (stored encrypted; visible to other local users while"
+                                     " the command runs: prefer --comment-file)")
+    p.add_argument("--comment-file", metavar="FILE|-", help="read the comment from FILE, or '-' for standard input")
     p.add_argument("--edit-file", type=Path, help="a file holding an edited answer text (a new version)")
     p.add_argument("--clinician", help="clinician profile id (default: the only profile)")
     p.add_argument("--rubric", default="safemed-cts@1", help="rubric reference (default safemed-cts@1)")
@@ -43,7 +45,15 @@ def register(sub) -> None:
 
 def draft_from_args(args) -> FeedbackDraft:
     """The draft the flags describe (syntax only: the store validates the values, once)."""
-    draft = FeedbackDraft(answer_id=args.answer_id, flags=list(args.flag), comment=args.comment or "")
+    comment = ""
+    if getattr(args, "comment_file", None) is not None:
+        if args.comment is not None:
+            raise InputError("give the comment once: --comment-file FILE|- or --comment TEXT")
+        comment = read_clinical_text(args.comment_file, "comment")
+    elif args.comment:
+        warn_visible_argument("comment", "--comment-file FILE or --comment-file - (standard input)")
+        comment = args.comment
+    draft = FeedbackDraft(answer_id=args.answer_id, flags=list(args.flag), comment=comment)
     for text in args.score:
         key, value = parse_score(text)
         if key in draft.scores:
@@ -67,7 +77,7 @@ def run_feedback(args) -> int:
     rubric = service.load_rubric(args.rubric)
     draft = draft_from_args(args)
     if draft.is_empty():
-        raise InputError("nothing to record: give --score, --flag, --comment or --edit-file")
+        raise InputError("nothing to record: give --score, --flag, --comment-file or --edit-file")
     with unlocked_store(service) as store:
         clinician = args.clinician
         if clinician is None:

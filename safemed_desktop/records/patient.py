@@ -66,9 +66,9 @@ class PatientContext:
             if v is None:
                 return None
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise InputError(f"patient {key} must be a number, got {v!r}")
+                raise InputError(f"patient {key} must be a number (the value given is not shown)")
             if not lo <= v <= hi:
-                raise InputError(f"patient {key} must be between {lo:g} and {hi:g}, got {v:g}")
+                raise InputError(f"patient {key} must be between {lo:g} and {hi:g} (the value given is not shown)")
             return float(v)
 
         def strings(key: str) -> tuple[str, ...]:
@@ -80,11 +80,11 @@ class PatientContext:
         sex = data.get("sex")
         if sex is not None:
             if not isinstance(sex, str) or sex.lower() not in _SEXES:
-                raise InputError(f"patient sex must be one of {', '.join(_SEXES)}, got {sex!r}")
+                raise InputError(f"patient sex must be one of {', '.join(_SEXES)} (the value given is not shown)")
             sex = sex.lower()
         pregnant = data.get("pregnant")
         if pregnant is not None and not isinstance(pregnant, bool):
-            raise InputError(f"patient pregnant must be true or false, got {pregnant!r}")
+            raise InputError("patient pregnant must be true or false (the value given is not shown)")
         return cls(
             age=number("age", 0, 130),
             sex=sex,

@@ -15,6 +15,7 @@ and stay lock-free, so the GUI thread never waits on a worker.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sqlite3
@@ -29,7 +30,8 @@ from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError
 
 from .. import __version__
-from ..errors import InputError, IntegrityError, StoreError, StoreLockedError
+from ..errors import DiskFullError, InputError, IntegrityError, StoreError, StoreLockedError
+from ..paths import PRIVATE_FILE_MODE, make_dir
 from ..records.answer import AnswerRecord, new_id
 from ..rubric import Rubric
 from . import crypto, provenance as prov, rows
@@ -55,6 +57,13 @@ def _serialized(method: Callable) -> Callable:
             return method(self, *args, **kwargs)
 
     return wrapper
+
+
+def _os_error(exc: OSError, path: Path) -> StoreError:
+    """An OS error while creating the store's file or folder, as a one-line store error."""
+    if exc.errno == errno.ENOSPC:
+        return DiskFullError(f"the disk holding {path} is full; no store was created", hint="free disk space and retry")
+    return StoreError(f"cannot create the store at {path}: {exc.strerror or exc}")
 
 
 class Store:
@@ -119,13 +128,21 @@ class Store:
         check_new_passphrase(passphrase)
         if not isinstance(site_id, str) or not site_id.strip():
             raise InputError("site id must be a non-empty string")
-        p.parent.mkdir(parents=True, exist_ok=True)
         busy = open_kwargs.get("busy_timeout_s", 2.0)
+        try:
+            make_dir(p.parent)  # 0700
+            # The file exists 0600 before SQLite opens it (never umask-wide, not for a moment); SQLite gives
+            # its -wal and -shm files the database file's mode.
+            os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+        except FileExistsError:
+            raise StoreError(f"a file already exists at {p}; refusing to overwrite it") from None
+        except OSError as exc:
+            raise _os_error(exc, p) from None
         store = None
         try:
+            os.chmod(p, PRIVATE_FILE_MODE)
             with sqlite_errors(p, busy):
                 with closing(connect(p, busy)) as conn:
-                    os.chmod(p, 0o600)
                     migrate(Database(conn))
                 store = cls.open(p, **open_kwargs)
                 store._initialise(passphrase, site_id.strip(), kdf_params or crypto.KdfParams.default())
@@ -492,14 +509,17 @@ class Store:
         """Recompute the audit chain, checkpoint signatures, every record digest; run PRAGMA integrity_check.
 
         Works locked. When unlocked it also proves the checkpoint key belongs to this store
-        (its private half decrypts under the data key), so re-signed forgeries are caught.
+        (its private half decrypts under the data key), so re-signed forgeries are caught. Like every read,
+        it first applies the idle lock: a store idle past ``idle_lock_minutes`` is locked and verified locked.
         """
+        self.check_idle()
         self._load_header()
         return verify_report(self.db, self.store_uuid, self._row("keyring", "data"), self._keys.cipher)
 
     @_serialized
     def stats(self) -> dict[str, Any]:
-        """Counts and settings; no clinical content (works locked)."""
+        """Counts and settings; no clinical content (works locked). Applies the idle lock first, like every read."""
+        self.check_idle()
         return store_stats(self.db, self.path, self.is_unlocked)
 
 

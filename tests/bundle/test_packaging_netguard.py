@@ -135,7 +135,36 @@ def test_a_clean_process_exits_normally_and_logs_that_it_was_armed(tmp_path):
     proc, records = _run_guarded(code, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "block"
-    assert records == [{"guard": "active", "mode": "block", "argv": ["-c"], "pid": records[0]["pid"]}]
+    assert records == [{"guard": "active", "mode": "block", "process": os.path.basename(sys.executable),
+                        "pid": records[0]["pid"]}]
+    assert (tmp_path / "guard.jsonl").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_log_records_the_event_never_the_arguments(tmp_path):
+    secret = "warfarin-dose-for-patient-Jane-Roe"
+    code = (
+        "import sys\n"
+        f"sys.argv = ['safemed', 'ask', '{secret}']\n"
+        "from safemed_desktop import netguard\n"
+        "netguard.install_from_env()\n"
+        "import socket, urllib.request\n"
+        "try:\n"
+        f"    urllib.request.urlopen('http://{secret}.example/?q={secret}', data=b'{secret}', timeout=1)\n"
+        "except Exception:\n"
+        "    pass\n"
+        "try:\n"
+        f"    socket.socket(socket.AF_INET6, socket.SOCK_STREAM)\n"
+        "except Exception:\n"
+        "    pass\n"
+    )
+    proc, records = _run_guarded(code, tmp_path, value="record")
+    assert proc.returncode == netguard.VIOLATION_EXIT_CODE
+    text = (tmp_path / "guard.jsonl").read_text()
+    assert secret not in text and secret not in proc.stderr
+    assert records[0] == {"guard": "active", "mode": "record", "process": "safemed", "pid": records[0]["pid"]}
+    events = [(r["event"], r["family"], r["process"]) for r in records[1:]]
+    assert ("urllib.Request", None, "safemed") in events
+    assert ("socket.__new__", "AF_INET6", "safemed") in events
 
 
 def test_an_unknown_setting_arms_block_mode(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -10,6 +11,8 @@ import sys
 import pytest
 
 from safemed_desktop.cli import main
+from safemed_desktop.errors import DiskFullError
+from safemed_desktop.service import SafeMedService
 
 pytestmark = pytest.mark.model
 
@@ -79,8 +82,9 @@ def test_empty_question(safemed_home, capsys):
     assert code == 2 and "question is empty" in err
 
 
-def test_missing_model_file(safemed_home, capsys, tmp_path):
-    code, _, err = ask_json(capsys, "--model", str(tmp_path / "absent.gguf"), "What is asthma?")
+def test_missing_model_file(safemed_home, capsys, tmp_path, monkeypatch):
+    _stdin(monkeypatch, b"What is asthma?")
+    code, _, err = ask_json(capsys, "--model", str(tmp_path / "absent.gguf"), "-")
     assert code == 2 and "absent.gguf" in err and len(err.strip().splitlines()) == 1
 
 
@@ -114,8 +118,8 @@ def test_invalid_utf8_patient_file(safemed_home, capsys, tmp_path):
 
 def test_cli_process_exit_code_and_one_line_error(safemed_home, tmp_path):
     env = dict(os.environ, SAFEMED_HOME=str(safemed_home))
-    proc = subprocess.run([sys.executable, "-m", "safemed_desktop", "ask", "--model", str(tmp_path / "x.gguf"), "q?"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "safemed_desktop", "ask", "--model", str(tmp_path / "x.gguf"), "-"],
+                          input="q?", capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.startswith("safemed: error:") and len(proc.stderr.strip().splitlines()) == 1
 
@@ -159,3 +163,104 @@ def test_blocked_question_is_stored_as_a_blocked_attempt(safemed_home, capsys, m
     assert rec["guard"]["blocked_by"] == ["adversarial_input"]
     assert main(["store", "stats", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["records"]["answers"] == 1
+
+
+# ---------------------------------------------------------------- issue 10: the question off the command line
+VISIBLE = "visible to other local users"
+QUESTION = "What is the usual adult dose of amoxicillin?"
+
+
+def _stdin(monkeypatch, data: bytes) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+
+def test_ask_reads_the_question_from_stdin_without_a_warning(safemed_home, capsys, monkeypatch):
+    _stdin(monkeypatch, (QUESTION + "\n").encode())
+    code, rec, err = ask_json(capsys, "-")
+    assert code == 0 and rec["question"] == QUESTION
+    assert VISIBLE not in err
+
+
+def test_ask_reads_the_question_from_a_file_without_a_warning(safemed_home, capsys, tmp_path):
+    f = tmp_path / "q.txt"
+    f.write_text(QUESTION + "\n", encoding="utf-8")
+    code, rec, err = ask_json(capsys, "--file", str(f))
+    assert code == 0 and rec["question"] == QUESTION
+    assert VISIBLE not in err
+
+
+def test_ask_with_the_question_as_an_argument_warns_once(safemed_home, capsys):
+    code, rec, err = ask_json(capsys, QUESTION)
+    assert code == 0 and rec["question"] == QUESTION
+    warnings = [line for line in err.splitlines() if VISIBLE in line]
+    assert len(warnings) == 1 and warnings[0].startswith("safemed: warning:")
+    assert QUESTION not in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--file", "MISSING"], "question file"),
+    (["--file", "BAD"], "not valid UTF-8"),
+    (["--file", "Q", "also an argument"], "give the question once"),
+    ([], "no question"),
+])
+def test_ask_question_input_errors_are_one_line(safemed_home, capsys, tmp_path, argv, message):
+    (tmp_path / "BAD").write_bytes(b"dose of \xff warfarin?")
+    (tmp_path / "Q").write_text(QUESTION, encoding="utf-8")
+    argv = [str(tmp_path / a) if a in ("MISSING", "BAD", "Q") else a for a in argv]
+    assert main(["ask", "--json", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("safemed: error:") and message in err[0]
+    assert "warfarin" not in err[0]
+
+
+def test_ask_stdin_in_a_subprocess_stores_with_the_env_passphrase(safemed_home, monkeypatch, capsys):
+    monkeypatch.setenv("SAFEMED_PASSPHRASE", "correct horse battery staple")
+    assert main(["store", "init"]) == 0
+    env = dict(os.environ, SAFEMED_HOME=str(safemed_home))
+    cmd = [sys.executable, "-m", "safemed_desktop", "ask", "--json", "--max-tokens", "16", "--temperature", "0", "-"]
+    proc = subprocess.run(cmd, input=QUESTION, capture_output=True, text=True, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    rec = json.loads(proc.stdout)
+    assert rec["question"] == QUESTION and rec["stored"] is True
+    assert VISIBLE not in proc.stderr
+
+    # without the env passphrase, stdin (the question) cannot also be the prompt: printed, not stored
+    env.pop("SAFEMED_PASSPHRASE")
+    proc = subprocess.run(cmd, input=QUESTION, capture_output=True, text=True, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    rec = json.loads(proc.stdout)
+    assert rec["stored"] is False and "locked" in rec["not_stored_because"]
+
+
+def test_an_answer_the_store_cannot_unlock_for_is_still_printed(safemed_home, capsys, monkeypatch):
+    monkeypatch.setenv("SAFEMED_PASSPHRASE", "correct horse battery staple")
+    assert main(["store", "init"]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("SAFEMED_PASSPHRASE", "not the passphrase at all")
+    _stdin(monkeypatch, QUESTION.encode())
+    code, rec, _ = ask_json(capsys, "-")
+    assert code == 0 and rec["answer"].strip()
+    assert rec["stored"] is False and rec["provenance"] is None
+    assert rec["not_stored_because"].startswith("[not stored:")
+
+    _stdin(monkeypatch, QUESTION.encode())
+    assert main(["ask", "--max-tokens", "16", "--temperature", "0", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert "Clinical Trust Signals:" in out
+    assert "[not stored:" in err
+
+
+def test_an_answer_is_still_printed_when_the_disk_is_full(safemed_home, capsys, monkeypatch):
+    monkeypatch.setenv("SAFEMED_PASSPHRASE", "correct horse battery staple")
+    assert main(["store", "init"]) == 0
+    capsys.readouterr()
+
+    def disk_full(self, store, record):
+        raise DiskFullError("the disk holding the store is full; the write was rolled back and nothing partial was saved")
+
+    monkeypatch.setattr(SafeMedService, "record_answer", disk_full)
+    _stdin(monkeypatch, QUESTION.encode())
+    code, rec, _ = ask_json(capsys, "-")
+    assert code == 0 and rec["answer"].strip()
+    assert rec["stored"] is False and "disk" in rec["not_stored_because"] and "full" in rec["not_stored_because"]
+    assert main(["store", "verify"]) == 0  # the store itself is untouched

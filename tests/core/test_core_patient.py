@@ -47,3 +47,22 @@ def test_bad_fields(raw, message):
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match="not found"):
         PatientContext.from_file(tmp_path / "nope.json")
+
+
+@pytest.mark.parametrize(
+    "raw, field, value",
+    [
+        (b'{"age": "seventy-three"}', "age", "seventy-three"),
+        (b'{"age": 987}', "age", "987"),
+        (b'{"weight_kg": 777.5}', "weight_kg", "777.5"),
+        (b'{"egfr": 345}', "egfr", "345"),
+        (b'{"sex": "hermaphroditic"}', "sex", "hermaphroditic"),
+        (b'{"pregnant": "unknown-status"}', "pregnant", "unknown-status"),
+    ],
+)
+def test_bad_field_errors_name_the_field_not_the_value(raw, field, value):
+    with pytest.raises(InputError) as exc:
+        PatientContext.from_json_bytes(raw)
+    message = str(exc.value)
+    assert f"patient {field}" in message
+    assert value not in message

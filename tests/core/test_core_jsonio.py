@@ -1,0 +1,53 @@
+"""Issue 10: a deeply nested JSON document is a one-line InputError, never a RecursionError."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from safemed_desktop.cli import main
+from safemed_desktop.errors import InputError
+from safemed_desktop.jsonio import MAX_JSON_DEPTH, decode_json_document
+
+
+@pytest.mark.parametrize("raw", [b"[" * 100_000, b"[" * 100_000 + b"]" * 100_000,
+                                 b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+                                 b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1)])
+def test_deep_documents_are_an_input_error(raw):
+    with pytest.raises(InputError, match="nested too deeply"):
+        decode_json_document(raw, "input file x.json")
+
+
+def test_documents_at_the_depth_limit_are_read():
+    depth = MAX_JSON_DEPTH
+    assert decode_json_document(b"[" * depth + b"]" * depth, "x") is not None
+    assert decode_json_document(b'{"a": [1, {"b": [2, 3]}], "c": "[[[["}', "x") == {"a": [1, {"b": [2, 3]}],
+                                                                                     "c": "[[[["}
+
+
+@pytest.mark.parametrize("option", ["--file", "--patient"])
+def test_signals_with_a_deep_file_exits_2_with_one_line(safemed_home, tmp_path, capsys, option):
+    deep = tmp_path / "deep.json"
+    deep.write_bytes(b"[" * 100_000)
+    argv = ["signals", "--json", "--file", str(deep)]
+    if option == "--patient":
+        doc = tmp_path / "doc.json"
+        doc.write_text('{"question": "q?", "answer": "a."}', encoding="utf-8")
+        argv = ["signals", "--json", "--file", str(doc), "--patient", str(deep)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("safemed: error:") and "nested too deeply" in err[0]
+
+
+def test_signals_subprocess_deep_file(safemed_home, tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_bytes(b"[" * 100_000)
+    env = dict(os.environ, SAFEMED_HOME=str(safemed_home))
+    proc = subprocess.run([sys.executable, "-m", "safemed_desktop", "signals", "--file", str(deep)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "nested too deeply" in proc.stderr
+    assert "Traceback" not in proc.stderr
