@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +54,31 @@ def decode_json_document(raw: bytes, origin: str) -> Any:
     return value
 
 
-def read_user_file(path: Path, what: str) -> bytes:
-    """The bytes of a file the user named; InputError saying ``what`` it was when it cannot be read."""
+def check_size(raw: bytes, origin: str, max_bytes: int | None) -> bytes:
+    """``raw`` unchanged, or InputError when it is longer than ``max_bytes``."""
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise InputError(f"{origin} is more than the {max_bytes:,} bytes it may be")
+    return raw
+
+
+def read_user_file(path: Path, what: str, max_bytes: int | None = None) -> bytes:
+    """The bytes of a file the user named; InputError saying ``what`` it was when it cannot be read.
+
+    With ``max_bytes``, a larger file is refused before it is read (its size from ``stat``), and the
+    read itself stops one byte past the limit (a file that grows meanwhile is refused too).
+    """
+    origin = f"{what} {path}"
     try:
-        return path.read_bytes()
+        with open(path, "rb") as fh:
+            if max_bytes is not None:
+                size = os.fstat(fh.fileno()).st_size
+                if size > max_bytes:
+                    raise InputError(f"{origin} is {size:,} bytes, more than the {max_bytes:,} it may be")
+            raw = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
     except FileNotFoundError:
         raise InputError(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise InputError(f"{origin} is a directory, not a file") from None
     except OSError as exc:
-        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from exc
+        raise InputError(f"cannot read {origin}: {exc.strerror}") from exc
+    return check_size(raw, origin, max_bytes)

@@ -29,7 +29,7 @@ from . import netguard
 from .category import categorize_question
 from .config import Config, load_config
 from .errors import InputError, ModelError, ModelLoadError, SafeMedError, StoreError
-from .jsonio import decode_json_document, read_user_file
+from .jsonio import check_size, decode_json_document, decode_utf8, read_user_file
 from .paths import make_dir
 from .records import (AnswerRecord, DoneEvent, FeedbackDraft, GuardDecision, ImportedPatient, ModelIdentity, PatientContext,
                       Signal, SignalContext, TokenEvent, guard_decision)
@@ -518,22 +518,21 @@ class SafeMedService:
 
         p = Path(path)
         origin = f"patient file {p}"
-        try:
-            size = p.stat().st_size
-        except OSError:
-            size = 0  # read_user_file says why it cannot be read
-        if size > MAX_FILE_BYTES:
-            raise InputError(f"{origin} is {fmt_bytes(size)}, more than the {fmt_bytes(MAX_FILE_BYTES)} a patient file may be")
-        raw = read_user_file(p, "patient file")
+        raw = read_user_file(p, "patient file", MAX_FILE_BYTES)
         data = decode_json_document(raw, origin)  # nesting too deep is its InputError too
         if looks_like_fhir(data):
             return import_fhir(data, origin=origin, today=date.today(), stale_days=self.config.fhir_stale_days)
         return ImportedPatient(PatientContext.from_dict(data))
 
     @staticmethod
-    def read_user_file(path: str | Path, what: str) -> bytes:
-        """A file the user named, read with the checks every input file gets (size, existence)."""
-        return read_user_file(Path(path), what)
+    def read_user_file(path: str | Path, what: str, max_bytes: int | None = None) -> bytes:
+        """A file the user named, read with the checks every input file gets (existence, size)."""
+        return read_user_file(Path(path), what, max_bytes)
+
+    @staticmethod
+    def decode_text(raw: bytes, origin: str, max_bytes: int | None = None) -> str:
+        """User-supplied UTF-8 text (a question, a comment), size-checked; InputError naming ``origin``."""
+        return decode_utf8(check_size(raw, origin, max_bytes), origin)
 
     # ================================================================== store: lifecycle
     @property

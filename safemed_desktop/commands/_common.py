@@ -6,7 +6,6 @@ import getpass
 import os
 import sys
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Iterator
 
 from ..config import Config, load_config
@@ -67,34 +66,16 @@ def warn_visible_argument(what: str, how: str) -> None:
 def read_clinical_text(source: str | os.PathLike, what: str) -> str:
     """The text of a question or comment from ``-`` (standard input) or a file; InputError (one line) otherwise.
 
-    UTF-8 only; surrounding whitespace is removed. Clinical text read this way never appears in the
-    process's command line.
+    UTF-8 only, at most ``MAX_TEXT_INPUT_BYTES``; surrounding whitespace is removed. Clinical text read
+    this way never appears in the process's command line.
     """
     if os.fspath(source) == "-":
         origin = f"the {what} on standard input"
-        stream = getattr(sys.stdin, "buffer", None)
         try:
-            raw = stream.read(MAX_TEXT_INPUT_BYTES + 1) if stream is not None else None
-            if raw is None:
-                text = sys.stdin.read(MAX_TEXT_INPUT_BYTES + 1)
-                raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-        except (OSError, ValueError) as exc:
+            raw = sys.stdin.buffer.read(MAX_TEXT_INPUT_BYTES + 1)
+        except (OSError, ValueError, AttributeError) as exc:
             raise InputError(f"cannot read {origin}: {exc}") from None
     else:
-        path = Path(source)
-        origin = f"{what} file {path}"
-        try:
-            with open(path, "rb") as fh:
-                raw = fh.read(MAX_TEXT_INPUT_BYTES + 1)
-        except FileNotFoundError:
-            raise InputError(f"{origin} not found") from None
-        except IsADirectoryError:
-            raise InputError(f"{origin} is a directory") from None
-        except OSError as exc:
-            raise InputError(f"cannot read {origin}: {exc.strerror}") from None
-    if len(raw) > MAX_TEXT_INPUT_BYTES:
-        raise InputError(f"{origin} is more than {MAX_TEXT_INPUT_BYTES // 1024} KiB")
-    try:
-        return raw.decode("utf-8").strip()
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{origin} is not valid UTF-8 (invalid byte at offset {exc.start})") from None
+        origin = f"{what} file {os.fspath(source)}"
+        raw = SafeMedService.read_user_file(source, f"{what} file", MAX_TEXT_INPUT_BYTES)
+    return SafeMedService.decode_text(raw, origin, MAX_TEXT_INPUT_BYTES).strip()

@@ -51,3 +51,28 @@ def test_signals_subprocess_deep_file(safemed_home, tmp_path):
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "nested too deeply" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_read_user_file_refuses_a_file_over_its_limit_and_a_directory(tmp_path):
+    from safemed_desktop.jsonio import read_user_file
+
+    f = tmp_path / "q.txt"
+    f.write_bytes(b"x" * 2049)
+    assert read_user_file(f, "question file", 4096) == b"x" * 2049
+    with pytest.raises(InputError, match=r"question file .*q\.txt is 2,049 bytes, more than the 2,048 it may be"):
+        read_user_file(f, "question file", 2048)
+    with pytest.raises(InputError, match="is a directory, not a file"):
+        read_user_file(tmp_path, "patient file")
+    with pytest.raises(InputError, match="question file not found"):
+        read_user_file(tmp_path / "nope.txt", "question file", 10)
+
+
+def test_an_oversized_question_file_is_refused_in_one_line(safemed_home, tmp_path, capsys):
+    from safemed_desktop.cli import main
+    from safemed_desktop.commands._common import MAX_TEXT_INPUT_BYTES
+
+    f = tmp_path / "q.txt"
+    f.write_bytes(b"a" * (MAX_TEXT_INPUT_BYTES + 1))
+    assert main(["ask", "--file", str(f)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"is {MAX_TEXT_INPUT_BYTES + 1:,} bytes, more than the {MAX_TEXT_INPUT_BYTES:,} it may be" in err[0]
