@@ -1,5 +1,5 @@
 """The engine seam: the llama.cpp Engine and the scripted test engine both fit EngineProtocol,
-the interface the application layer (service.py) programs against."""
+the interface the application layer (service/) programs against."""
 
 from __future__ import annotations
 

@@ -25,21 +25,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from . import netguard
-from .category import categorize_question
-from .config import Config, load_config
-from .errors import InputError, ModelError, ModelLoadError, SafeMedError, StoreError
-from .jsonio import check_size, decode_json_document, decode_utf8, read_user_file
-from .paths import make_dir
-from .records import (AnswerRecord, DoneEvent, FeedbackDraft, GuardDecision, ImportedPatient, ModelIdentity, PatientContext,
+from .. import netguard
+from ..category import categorize_question
+from ..config import Config, load_config
+from ..errors import InputError, ModelError, ModelLoadError, SafeMedError, StoreError
+from ..jsonio import check_size, decode_json_document, decode_utf8, read_user_file
+from ..paths import make_dir
+from ..records import (AnswerRecord, DoneEvent, FeedbackDraft, GuardDecision, ImportedPatient, ModelIdentity, PatientContext,
                       Signal, SignalContext, TokenEvent, guard_decision)
 
 if TYPE_CHECKING:  # types the views may name; imported lazily at run time (the store and engine are heavy)
-    from .inference.engine import EngineProtocol, EngineSettings
-    from .inference.offload import OffloadPlan
-    from .model_registry import ManifestCheck, ModelManifest, ResolvedModel
-    from .rubric import Rubric
-    from .store import Store, VerifyReport
+    from ..inference.engine import EngineProtocol, EngineSettings
+    from ..inference.offload import OffloadPlan
+    from ..model_registry import ManifestCheck, ModelManifest, ResolvedModel
+    from ..rubric import Rubric
+    from ..store import Store, VerifyReport
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,9 @@ def acknowledged_all(record: AnswerRecord, provenance: dict[str, Any]) -> bool:
     return set(record.guard.collapsed_by) <= acked
 
 
-class SafeMedService:
+class CoreService:
+    """Load a model, ask, record, feedback, acknowledgements, provenance, models, doctor, the store."""
+
     def __init__(self, config: Config | None = None, *,
                  engine_factory: Callable[["EngineSettings"], "EngineProtocol"] | None = None):
         self.config = config or load_config()
@@ -158,16 +160,16 @@ class SafeMedService:
 
     def _factory(self) -> Callable[["EngineSettings"], "EngineProtocol"]:
         if self._engine_factory is None:
-            from .inference.engine import Engine
+            from ..inference.engine import Engine
 
             self._engine_factory = Engine
         return self._engine_factory
 
     def load_model(self, progress: ProgressFn | None = None) -> LoadedModel:
         """Resolve, verify and load the configured model. Blocking: run it on the model worker."""
-        from .inference.engine import EngineSettings
-        from .inference.offload import detect_gpu, plan_for_model
-        from .model_registry import identity, resolve_model
+        from ..inference.engine import EngineSettings
+        from ..inference.offload import detect_gpu, plan_for_model
+        from ..model_registry import identity, resolve_model
 
         def report(stage: str, fraction: float) -> None:
             if progress is not None:
@@ -224,7 +226,7 @@ class SafeMedService:
 
     def list_models(self) -> list[dict[str, Any]]:
         """Every model manifest with where its file is and whether it is the configured one."""
-        from .model_registry import find_model_file, list_manifests
+        from ..model_registry import find_model_file, list_manifests
 
         rows = []
         for m in list_manifests(self.config):
@@ -236,14 +238,14 @@ class SafeMedService:
 
     def list_manifests(self) -> list["ModelManifest"]:
         """The manifests the settings dialog offers."""
-        from .model_registry import list_manifests
+        from ..model_registry import list_manifests
 
         return list_manifests(self.config)
 
     def verify_models(self, model: str | None = None, *,
                       progress: Callable[[str], ByteProgress] | None = None) -> list["ManifestCheck"]:
         """Re-hash model files against their manifests (every manifest, or the one named ``model``)."""
-        from .model_registry import check_manifest, list_manifests
+        from ..model_registry import check_manifest, list_manifests
 
         manifests = list_manifests(self.config)
         if model is not None:
@@ -255,22 +257,22 @@ class SafeMedService:
 
     def verify_model_file(self, path: str, *, progress: ByteProgress | None = None) -> "ResolvedModel":
         """Fully resolve one model file (format, hash, approval); raises with a one-line reason."""
-        from .model_registry import resolve_model
+        from ..model_registry import resolve_model
 
         return resolve_model(self.config, path, progress=progress)
 
     def add_model(self, path: str, *, model_id: str | None = None, name: str | None = None,
                   chat_format: str | None = None, progress: ByteProgress | None = None) -> "ModelManifest":
         """Approve a GGUF file: check it, hash it, write a site manifest."""
-        from .model_registry import add_model
+        from ..model_registry import add_model
 
         return add_model(self.config, path, model_id=model_id, name=name, chat_format=chat_format,
                          progress=progress)
 
     def diagnose(self) -> tuple[dict[str, Any], bool]:
         """What ``safemed doctor`` reports, and whether the configured model is usable."""
-        from .inference.offload import detect_gpu, llama_build_info, plan_for_model
-        from .model_registry import identity, resolve_model, status_of
+        from ..inference.offload import detect_gpu, llama_build_info, plan_for_model
+        from ..model_registry import identity, resolve_model, status_of
 
         cfg = self.config
         gpu = detect_gpu()
@@ -330,10 +332,10 @@ class SafeMedService:
         (``prefill_during_screen``) is aborted and its output dropped. Nothing is stored here:
         ``record_answer`` does that.
         """
-        from .inference.prompt import build_messages, template_hash
-        from .inference.reasoning import parse_output
-        from .rubric import load_rubric
-        from .signals.pipeline import assess_all, assess_question, not_assessed_because, pack_versions
+        from ..inference.prompt import build_messages, template_hash
+        from ..inference.reasoning import parse_output
+        from ..rubric import load_rubric
+        from ..signals.pipeline import assess_all, assess_question, not_assessed_because, pack_versions
 
         question = validate_question(question)
         patient = patient or PatientContext()
@@ -440,7 +442,7 @@ class SafeMedService:
     @staticmethod
     def _extra_samples(loaded: LoadedModel, messages: list[dict], k: int, max_tokens: int, stop) -> list[str]:
         """k more answers sampled at temperature 0.8 with distinct seeds, for self-consistency."""
-        from .inference.reasoning import parse_output
+        from ..inference.reasoning import parse_output
 
         answers = []
         for i in range(k):
@@ -467,21 +469,21 @@ class SafeMedService:
     @staticmethod
     def assess_signals(ctx: SignalContext) -> list[Signal]:
         """Signals for a given question and answer without generating (``safemed signals``)."""
-        from .signals.pipeline import assess_all
+        from ..signals.pipeline import assess_all
 
         return assess_all(ctx)
 
     @staticmethod
     def warm_up_signals() -> None:
         """Run the signal pipeline once on a dummy text (imports, pack parsing) before the first question."""
-        from .signals.pipeline import assess_all
+        from ..signals.pipeline import assess_all
 
         assess_all(SignalContext(question="warm-up: paracetamol dose?", answer="Paracetamol 500 mg."))
 
     @staticmethod
     def read_signal_input(raw: bytes, origin: str) -> SignalContext:
         """Parse and validate a ``{"question", "answer"?, "patient"?, "reasoning"?}`` document."""
-        from .inference.reasoning import split_steps
+        from ..inference.reasoning import split_steps
 
         fields = ("question", "answer", "patient", "reasoning")
         data = decode_json_document(raw, origin)
@@ -514,7 +516,7 @@ class SafeMedService:
         """
         from datetime import date
 
-        from .fhir import MAX_FILE_BYTES, import_fhir, looks_like_fhir
+        from ..fhir import MAX_FILE_BYTES, import_fhir, looks_like_fhir
 
         p = Path(path)
         origin = f"patient file {p}"
@@ -544,7 +546,7 @@ class SafeMedService:
 
     def create_store(self, passphrase: str, *, site_id: str | None = None, kdf_params: Any = None) -> "Store":
         """Create the encrypted store and return it unlocked. ``kdf_params``: tests only (cheaper Argon2id)."""
-        from .store import Store
+        from ..store import Store
 
         if self.store_exists():
             raise StoreError(f"a store already exists at {self.store_path}")
@@ -555,7 +557,7 @@ class SafeMedService:
 
     def open_store(self) -> "Store":
         """The store, locked. Raises StoreError when none exists yet."""
-        from .store import open_store
+        from ..store import open_store
 
         if not self.store_exists():
             raise StoreError(f"no store at {self.store_path}", hint="create one with 'safemed store init'")
@@ -588,7 +590,7 @@ class SafeMedService:
     @staticmethod
     def load_rubric(ref: str | None = None) -> "Rubric":
         """The published rubric ``id@version`` (default: the current one)."""
-        from .rubric import load_rubric, parse_ref
+        from ..rubric import load_rubric, parse_ref
 
         return load_rubric(*parse_ref(ref)) if ref else load_rubric()
 
@@ -705,17 +707,17 @@ class _Prefill:
 
 def unified_diff(text_a: str, text_b: str, label_a: str, label_b: str, context: int = 3) -> str:
     """The unified diff the store shows between two versions of an answer's text."""
-    from .store.diffing import unified_diff as _diff
+    from ..store.diffing import unified_diff as _diff
 
     return _diff(text_a, text_b, label_a, label_b, context=context)
 
 
 def fmt_bytes(n: int) -> str:
     """A byte count for people (e.g. '97.8 MiB')."""
-    from .inference.offload import fmt_bytes as _fmt
+    from ..inference.offload import fmt_bytes as _fmt
 
     return _fmt(n)
 
 
-__all__ = ["SafeMedService", "LoadedModel", "OpenedAnswer", "SubmittedFeedback", "summarize_logprobs", "validate_question",
+__all__ = ["CoreService", "LoadedModel", "OpenedAnswer", "SubmittedFeedback", "summarize_logprobs", "validate_question",
            "acknowledged_all", "install_network_guard", "fmt_bytes", "unified_diff", "SafeMedError"]
