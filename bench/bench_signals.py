@@ -20,10 +20,12 @@ Rows:
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import random
 import statistics
 import time
+from pathlib import Path
 
 from safemed_desktop.records.patient import PatientContext
 from safemed_desktop.signals import adversarial, pipeline
@@ -127,6 +129,55 @@ def _classifier_off():
         adversarial.classify = original
 
 
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def medication_eval() -> dict:
+    """``medication_safety`` on the hand-written twins of ``bench/data/medication_cases.json``: per class,
+    unsafe answers caught (level ``alert``) and safe twins falsely alerted. Also counts ``caution``."""
+    from safemed_desktop.signals.medication_safety import assess as med_assess
+
+    doc = json.loads((DATA / "medication_cases.json").read_text(encoding="utf-8"))
+    per: dict[str, dict[str, int]] = {}
+    misses: list[str] = []
+    for c in doc["cases"]:
+        ctx = SignalContext(question=c["question"], answer=c["answer"], patient=PatientContext.from_dict(c["patient"]))
+        level = med_assess(ctx).level
+        row = per.setdefault(c["cls"], {"unsafe": 0, "caught": 0, "caught_or_caution": 0, "safe": 0, "false_alert": 0,
+                                        "safe_caution": 0})
+        if c["label"] == "unsafe":
+            row["unsafe"] += 1
+            row["caught"] += level == "alert"
+            row["caught_or_caution"] += level in ("alert", "caution")
+            if level != "alert":
+                misses.append(c["id"])
+        else:
+            row["safe"] += 1
+            row["false_alert"] += level == "alert"
+            row["safe_caution"] += level == "caution"
+            if level == "alert":
+                misses.append(c["id"])
+    return {"per_class": per, "wrong": misses, "version": doc["version"]}
+
+
+def _medication_rows() -> list[dict]:
+    res = medication_eval()
+    per = res["per_class"]
+    tot = {k: sum(r[k] for r in per.values()) for k in next(iter(per.values()))}
+    recall = tot["caught"] / tot["unsafe"]
+    fa = tot["false_alert"] / tot["safe"]
+    rows = [
+        {"metric": f"medication set: unsafe caught (alert), n={tot['unsafe']}", "value": round(recall, 3),
+         "target": ">= 0.9", "pass": recall >= 0.9},
+        {"metric": f"medication set: safe twins alerted, n={tot['safe']}", "value": round(fa, 3),
+         "target": "<= 0.05", "pass": fa <= 0.05},
+    ]
+    for cls, r in sorted(per.items()):
+        rows.append({"metric": f"  {cls}: caught / false alerts", "value": f"{r['caught']}/{r['unsafe']} / {r['false_alert']}/{r['safe']}",
+                     "target": "info", "pass": None})
+    return rows
+
+
 def run() -> dict:
     answer, n_tokens = _answer()
     # every call gets its own answer and question text, so no per-text cache can serve a repeat
@@ -206,5 +257,6 @@ def run() -> dict:
             {"metric": "rules / full pipeline, p50 ratio", "value": round(_p(rules, 50) / _p(full, 50), 4),
              "target": "info", "pass": None},
         ]
-    return {"title": "Trust-signal latency (rule pipeline vs embedding classifier)", "rows": rows,
+    rows += _medication_rows()
+    return {"title": "Trust-signal latency (rule pipeline vs embedding classifier); medication_safety on bench/data", "rows": rows,
             "iterations": ITERATIONS, "warmup": WARMUP}

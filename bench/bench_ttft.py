@@ -17,6 +17,11 @@ the full screen. ``SAFEMED_BENCH_THREADS`` (default 2) and ``SAFEMED_BENCH_TTFT_
 
 Rows: overhead (ask TTFT - raw TTFT of the same round) p50/p95 for the chosen mode (target p50 <= 100 ms),
 the same for the other mode, and the screen alone (question signals, classifier included) p50.
+
+The adversarial screen is a cascade (issue 18): rules, then a lexical first stage that clears clearly benign
+questions, then the embedding classifier where they are unsure (``signals.adversarial``). A fourth side,
+``serial, no cascade`` (``adversarial.CASCADE = False``: the classifier on every question), gives the figure
+before the cascade in the same run; a row says how many of the timed questions the first stage cleared.
 """
 
 from __future__ import annotations
@@ -92,23 +97,41 @@ def run() -> dict:
     # warm-up: model, embedder, packs (questions the timed rounds never use)
     for mode in (True, False):
         ask_ttft(f"{QUESTIONS[0]} (warm-up {mode})", mode)
+    from safemed_desktop.signals import adversarial as _adv
+
+    _adv.CASCADE = False  # warm the embedding classifier too (the cascade may clear the warm-up questions)
+    try:
+        ask_ttft(f"{QUESTIONS[0]} (warm-up classifier)", False)
+    finally:
+        _adv.CASCADE = True
     raw_ttft(QUESTIONS[0])
 
-    over: dict[str, list[float]] = {"overlap": [], "serial": []}
+    from safemed_desktop.signals import adversarial
+    from safemed_desktop.signals.gate import load_gate
+
+    over: dict[str, list[float]] = {"overlap": [], "serial": [], "nocascade": []}
+    cleared = 0
     raws: list[float] = []
     screen: list[float] = []
     n = 0
     for rep in range(REPS):
         q = QUESTIONS[rep % len(QUESTIONS)]
-        order = ["raw", "overlap", "serial"]
-        order = order[rep % 3:] + order[: rep % 3]
+        order = ["raw", "overlap", "serial", "nocascade"]
+        order = order[rep % 4:] + order[: rep % 4]
         res: dict[str, float] = {}
         for side in order:
             n += 1
             question = f"{q} (case {rep}-{side})"  # new text: no embedding cache hit
             if side == "raw":
                 res[side] = raw_ttft(question)
+            elif side == "nocascade":
+                adversarial.CASCADE = False
+                try:
+                    res[side] = ask_ttft(question, False)
+                finally:
+                    adversarial.CASCADE = True
             else:
+                cleared += side == "serial" and load_gate().clears(question)[0]
                 res[side] = ask_ttft(question, side == "overlap")
         raws.append(res["raw"])
         for mode in over:
@@ -130,6 +153,12 @@ def run() -> dict:
         {"metric": f"ask TTFT overhead vs raw p50 ms ({other})", "value": round(_p(over[other], 50), 1),
          "target": "info", "pass": None},
         {"metric": f"ask TTFT overhead vs raw p95 ms ({other})", "value": round(_p(over[other], 95), 1),
+         "target": "info", "pass": None},
+        {"metric": "ask TTFT overhead vs raw p50 ms (serial, no cascade: before)", "value": round(_p(over["nocascade"], 50), 1),
+         "target": "info", "pass": None},
+        {"metric": "ask TTFT overhead vs raw p95 ms (serial, no cascade: before)", "value": round(_p(over["nocascade"], 95), 1),
+         "target": "info", "pass": None},
+        {"metric": "timed questions the first stage cleared (serial side)", "value": f"{cleared}/{REPS}",
          "target": "info", "pass": None},
         {"metric": "raw llama-cpp-python TTFT p50 ms (baseline)", "value": round(_p(raws, 50) * 1000.0, 1),
          "target": "info", "pass": None},

@@ -12,6 +12,14 @@ Two layers:
 
 Level: ``alert`` when a strong rule hits or the classifier probability reaches its threshold;
 ``caution`` for weaker evidence; ``ok`` otherwise. ``score`` is the classifier probability.
+
+Cascade (issue 18, time to first token): the rules run first. A strong rule decides alone (alert; the
+classifier would not change it). When no rule fires, a lexical first stage (``signals.gate``, well under a
+millisecond) clears questions that are clearly benign: its threshold lies below every harmful training
+request's cross-validated score, with a margin (none of the held-out harmful requests is cleared; see
+``bench/bench_adversarial.py``). Every other question goes to the embedding classifier. ``score`` is None
+when the classifier did not run, and the summary says which stage decided. ``CASCADE = False`` (or
+``assess(..., cascade=False)``) runs the classifier on every question.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PackError, SafeMedError
+from .gate import load_gate
 from .packs import PACK_DIR, Pack, compile_patterns, load_pack
 from ..records.signal import Evidence, Signal, SignalContext
 
@@ -208,11 +217,36 @@ def caution_threshold(threshold: float) -> float:
     return 0.5 + (threshold - 0.5) / 2.0 if threshold > 0.5 else threshold
 
 
-def assess(ctx: SignalContext, *, classifier: Classifier | None = None, embed_model_path: str | Path | None = None) -> Signal:
+CASCADE = True
+
+
+def first_stage(question: str, hits: list[RuleHit]) -> tuple[str | None, str]:
+    """The cascade's cheap decision: ("rules", why) when a strong rule decides, ("gate", why) when the lexical
+    stage clears the question, (None, why) when the embedding classifier must run."""
+    if any(h.strong for h in hits):
+        return "rules", "a strong rule decided; classifier not needed"
+    if hits:
+        return None, "weak rule evidence: classifier needed"
+    try:
+        g = load_gate()
+    except SafeMedError as exc:
+        return None, f"first stage unavailable ({exc})"
+    cleared, p = g.clears(question)
+    if cleared:
+        return "gate", f"lexical first stage cleared it (score {p:.3f} < {g.clear_below:.3f}); classifier not needed"
+    return None, f"lexical first stage unsure (score {p:.3f}); classifier needed"
+
+
+def assess(ctx: SignalContext, *, classifier: Classifier | None = None, embed_model_path: str | Path | None = None,
+           cascade: bool | None = None) -> Signal:
     question = ctx.question
     pack, _ = rules()
     hits = match_rules(question)
-    res = classify(question, classifier=classifier, embed_model_path=embed_model_path)
+    stage, why = first_stage(question, hits) if (CASCADE if cascade is None else cascade) else (None, "")
+    if stage is None:
+        res = classify(question, classifier=classifier, embed_model_path=embed_model_path)
+    else:
+        res = ClassifierResult(None, None, why)
     clf_version = classifier.version if classifier else None
     if clf_version is None:
         try:
@@ -220,6 +254,8 @@ def assess(ctx: SignalContext, *, classifier: Classifier | None = None, embed_mo
         except SafeMedError:
             clf_version = "missing"
     source = f"{pack.ref}+adversarial-classifier@{clf_version}"
+    if stage == "gate":
+        source += f"+gate@{load_gate().version}"
 
     evidence = [Evidence("question", h.start, h.end, question[h.start : h.end], h.rule.id, h.detail) for h in hits]
     prob, thr = res.probability, res.threshold
@@ -246,6 +282,10 @@ def assess(ctx: SignalContext, *, classifier: Classifier | None = None, embed_mo
         summary = "No jailbreak, injection or harmful-request pattern found."
     if off_domain:
         summary += " The question is outside the classifier's clinical training domain, so its score is only indicative."
-    if prob is None:
+    if stage == "gate":
+        summary += " Cleared by the lexical first stage; the embedding classifier was not needed."
+    elif stage == "rules":
+        summary += " Decided by the rules; the embedding classifier was not needed."
+    elif prob is None:
         summary += f" Classifier not assessed ({res.note.removeprefix('classifier not assessed: ')}); rules only."
     return Signal(name=NAME, level=level, summary=summary, source=source, score=prob, evidence=tuple(evidence))

@@ -25,7 +25,7 @@ ROUTES: frozenset[str] = frozenset(
     "intrathecal intra-arterial vaginal ophthalmic".split()
 )
 RENAL_ACTIONS = ("contraindicated", "avoid", "do_not_start", "dose_adjust", "caution")
-SCHEDULES = ("weekly",)
+SCHEDULES = ("weekly", "monthly", "quarterly")
 _SEP = re.compile(r"[\s\-/]+")
 
 
@@ -72,6 +72,7 @@ class RenalRule:
     basis: str  # "eGFR" or "CrCl"
     note: str
     max_daily: Quantity | None
+    max_daily_per_kg: float | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,54 @@ class AgeRule:
         if self.below is not None:
             return age < self.below
         return self.from_age is not None and age >= self.from_age
+
+
+@dataclass(frozen=True)
+class PatientLimit:
+    """A dose limit (or an 'avoid' when no limit is given) that applies to a group of patients: older
+    adults (``from_age``), hepatic impairment, low body weight, loading doses."""
+
+    severity: str
+    note: str
+    source: str  # a source id of the pack header
+    from_age: float | None = None
+    max_single: Quantity | None = None
+    max_daily: Quantity | None = None
+    max_single_per_kg: float | None = None
+    max_daily_per_kg: float | None = None
+    below_kg: float | None = None
+
+    @property
+    def avoid(self) -> bool:
+        return not (self.max_single or self.max_daily or self.max_single_per_kg or self.max_daily_per_kg)
+
+
+@dataclass(frozen=True)
+class Product:
+    """A named product with fixed strengths per tablet/capsule ("Extra Strength Tylenol": 500 mg
+    acetaminophen; "Tylenol #3": 300 mg acetaminophen + 30 mg codeine)."""
+
+    names: tuple[str, ...]
+    generic: str  # the formulary drug the name resolves to
+    per_unit: tuple[tuple[str, Quantity], ...]  # (ingredient generic, strength per tablet)
+    source: tuple[str, ...]
+    max_units_per_dose: float | None = None  # label limits of the product itself (extended release)
+    max_units_per_day: float | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ClassRule:
+    """A rule over drug classes from the pack header: duplicate therapy or required tapering."""
+
+    classes: frozenset[str]
+    drugs: frozenset[str]
+    exclude: frozenset[str]
+    note: str
+    source: tuple[str, ...]
+
+    def covers(self, generic: str, classes: frozenset[str]) -> bool:
+        return generic not in self.exclude and (generic in self.drugs or bool(classes & self.classes))
 
 
 @dataclass(frozen=True)
@@ -108,6 +157,23 @@ class Drug:
     age: tuple[AgeRule, ...]
     note: str
     source: tuple[str, ...]
+    # --- pack 2026.12: limits that depend on the route, weight, BSA, regimen phase and patient group
+    max_single_by_route: tuple[tuple[str, Quantity], ...] = ()
+    max_single_per_kg: float | None = None  # adult weight-based limits
+    max_daily_per_kg: float | None = None
+    max_single_per_m2: float | None = None  # body-surface-area limit (mg/m2, any age)
+    usual_single: Quantity | None = None  # a typical adult single dose: a dose ~1000x off it is a unit error
+    maintenance_max_daily: Quantity | None = None
+    loading: PatientLimit | None = None
+    low_weight: PatientLimit | None = None  # adults under ``below_kg``
+    geriatric: tuple[PatientLimit, ...] = ()
+    hepatic: PatientLimit | None = None
+    lactation: RouteRule | None = None
+    pregnancy_above_daily: Quantity | None = None  # the pregnancy rule applies only above this daily dose
+    pregnancy_from_week: float | None = None  # ... and is major from this gestational week
+    daily_regimen_max: Quantity | None = None  # a daily regimen of a weekly/monthly drug is allowed up to this single dose
+    max_duration_days: float | None = None
+    duration_note: str = ""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -152,6 +218,10 @@ class Knowledge:
     allergy_classes: tuple[AllergyClass, ...]
     allergy_names: dict[str, str]  # normalized allergy-class name -> class id
     refs: tuple[str, ...]  # pack refs, e.g. "formulary@2026.11.0"
+    products: tuple[Product, ...] = ()
+    duplicate_therapy: tuple[ClassRule, ...] = ()
+    taper_required: tuple[ClassRule, ...] = ()
+    sources: dict[str, str] | None = None  # formulary source id -> citation
 
     @property
     def source(self) -> str:
@@ -294,7 +364,8 @@ def _parse_drug(c: _Checker, raw: Any, i: int) -> Drug:
         md = c.quantity(r, "max_daily", rw)
         if md and max_daily and md.canonical()[0] > max_daily.canonical()[0]:
             raise c.fail(rw, f"renal max daily {md} exceeds the adult max daily {max_daily}")
-        renal.append(RenalRule(below, c.severity(r, rw), action, basis, c.text(r, "note", rw), md))
+        renal.append(RenalRule(below, c.severity(r, rw), action, basis, c.text(r, "note", rw), md,
+                               c.number(r, "max_daily_per_kg", rw, required=False)))
     renal.sort(key=lambda r: -r.below)
     pregnancy = None
     if "pregnancy" in e:
@@ -309,14 +380,125 @@ def _parse_drug(c: _Checker, raw: Any, i: int) -> Drug:
             raise c.fail(aw, "needs exactly one of 'below' or 'from' (years)")
         ages.append(AgeRule(c.number(a, "below", aw, required=False), c.number(a, "from", aw, required=False),
                             c.severity(a, aw), c.text(a, "note", aw)))
+    ext = _parse_extras(c, e, w, adult, max_daily)
     return Drug(
         generic=generic, brands=c.strings(e, "brands", w), synonyms=c.strings(e, "synonyms", w),
         classes=frozenset(classes), routes=routes, components=c.strings(e, "components", w),
         high_alert_class=ha_class, high_alert_routes=ha_routes, max_single=max_single, max_daily=max_daily,
         pediatric=ped, schedule=schedule, schedule_note=schedule_note, forbidden_routes=tuple(forbidden),
         renal=tuple(renal), pregnancy=pregnancy, age=tuple(ages), note=c.text(e, "note", w, required=False),
-        source=normalize_sources(e["source"]),
+        source=normalize_sources(e["source"]), **ext,
     )
+
+
+def _limit_obj(c: _Checker, raw: Any, where: str, sources: tuple[str, ...], *, age: bool = False,
+               weight: bool = False) -> PatientLimit:
+    d = c.obj(raw, where)
+    src = d.get("source", sources[0])
+    if src not in sources:
+        raise c.fail(where, f"source {src!r} is not one of the drug's sources")
+    lim = PatientLimit(
+        severity=c.severity(d, where), note=c.text(d, "note", where), source=src,
+        from_age=c.number(d, "from", where) if age else None,
+        max_single=c.quantity(d, "max_single", where), max_daily=c.quantity(d, "max_daily", where),
+        max_single_per_kg=c.number(d, "max_single_per_kg", where, required=False),
+        max_daily_per_kg=c.number(d, "max_daily_per_kg", where, required=False),
+        below_kg=c.number(d, "below_kg", where) if weight else None,
+    )
+    _check_single_daily(c, lim.max_single, lim.max_daily, where)
+    return lim
+
+
+def _parse_extras(c: _Checker, e: dict, w: str, adult: dict, max_daily: Quantity | None) -> dict[str, Any]:
+    """The 2026.12 fields: route-specific, per-kg, per-m2 and maintenance limits, usual dose, loading,
+    low-weight, geriatric and hepatic limits, lactation, dose-dependent pregnancy limits, regimen and duration."""
+    sources = normalize_sources(e["source"])
+    out: dict[str, Any] = {}
+    by_route = c.obj(adult.get("max_single_by_route", {}), f"{w}.adult.max_single_by_route")
+    out["max_single_by_route"] = tuple((c.route(r, f"{w}.adult.max_single_by_route"), c.quantity(by_route, r, f"{w}.adult"))
+                                       for r in by_route)
+    for key in ("max_single_per_kg", "max_daily_per_kg", "max_single_per_m2"):
+        out[key] = c.number(adult, key, f"{w}.adult", required=False)
+    out["usual_single"] = c.quantity(adult, "usual_single", f"{w}.adult")
+    out["maintenance_max_daily"] = c.quantity(adult, "maintenance_max_daily", f"{w}.adult")
+    if "loading" in e:
+        out["loading"] = _limit_obj(c, e["loading"], f"{w}.loading", sources)
+    if "low_weight" in e:
+        out["low_weight"] = _limit_obj(c, e["low_weight"], f"{w}.low_weight", sources, weight=True)
+    out["geriatric"] = tuple(_limit_obj(c, g, f"{w}.geriatric[{j}]", sources, age=True) for j, g in enumerate(e.get("geriatric", [])))
+    if "hepatic" in e:
+        out["hepatic"] = _limit_obj(c, e["hepatic"], f"{w}.hepatic", sources)
+    if "lactation" in e:
+        lw = f"{w}.lactation"
+        lac = c.obj(e["lactation"], lw)
+        out["lactation"] = RouteRule("", c.severity(lac, lw), c.text(lac, "note", lw))
+    if "pregnancy" in e:
+        preg = e["pregnancy"]
+        out["pregnancy_above_daily"] = c.quantity(preg, "above_daily", f"{w}.pregnancy")
+        out["pregnancy_from_week"] = c.number(preg, "from_week", f"{w}.pregnancy", required=False)
+    if "frequency" in e:
+        out["daily_regimen_max"] = c.quantity(e["frequency"], "daily_regimen_max", f"{w}.frequency")
+    if "max_duration_days" in e:
+        out["max_duration_days"] = c.number(e, "max_duration_days", w)
+        out["duration_note"] = c.text(e, "duration_note", w)
+    return out
+
+
+def _class_rules(c: _Checker, raw: Any, key: str, drugs: dict, classes: frozenset[str], sources: dict) -> tuple[ClassRule, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise c.fail(key, "must be a list")
+    out = []
+    for i, r in enumerate(raw):
+        where = f"{key}[{i}]"
+        r = c.obj(r, where)
+        cl, dr, ex = (c.strings(r, f, where) for f in ("classes", "drugs", "exclude"))
+        for x in cl:
+            if x not in classes:
+                raise c.fail(where, f"unknown drug class {x!r}")
+        for x in (*dr, *ex):
+            if x not in drugs:
+                raise c.fail(where, f"unknown drug {x!r}")
+        src = normalize_sources(r.get("source"))
+        if not r.get("source") or any(x not in sources for x in src):
+            raise c.fail(where, f"cites unknown or missing source {r.get('source')!r}")
+        out.append(ClassRule(frozenset(cl), frozenset(dr), frozenset(ex), c.text(r, "note", where), src))
+    return tuple(out)
+
+
+def _products(c: _Checker, raw: Any, drugs: dict, names: dict, sources: dict) -> tuple[Product, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise c.fail("products", "must be a list")
+    out = []
+    for i, r in enumerate(raw):
+        where = f"products[{i}]"
+        r = c.obj(r, where)
+        pnames = c.strings(r, "names", where, required=True)
+        generic = c.text(r, "drug", where)
+        if generic not in drugs:
+            raise c.fail(where, f"unknown drug {generic!r}")
+        per = c.obj(r.get("per_unit"), f"{where}.per_unit")
+        ingredients = {generic, *drugs[generic].components}
+        per_unit = []
+        for ing in per:
+            if ing not in ingredients:
+                raise c.fail(f"{where}.per_unit", f"{ing!r} is not an ingredient of {generic!r}")
+            q = c.quantity(per, ing, f"{where}.per_unit")
+            per_unit.append((ing, q))
+        src = normalize_sources(r.get("source"))
+        if not r.get("source") or any(x not in sources for x in src):
+            raise c.fail(where, f"cites unknown or missing source {r.get('source')!r}")
+        for n in pnames:
+            key = normalize_name(n)
+            if key in names and names[key] != generic:
+                raise c.fail(where, f"name {n!r} is already used by {names[key]!r}")
+            names[key] = generic
+        out.append(Product(pnames, generic, tuple(per_unit), src, c.number(r, "max_units_per_dose", where, required=False),
+                           c.number(r, "max_units_per_day", where, required=False), c.text(r, "note", where, required=False)))
+    return tuple(out)
 
 
 def build_knowledge(formulary: Any, interactions: Any, allergy: Any) -> Knowledge:
@@ -410,9 +592,13 @@ def build_knowledge(formulary: Any, interactions: Any, allergy: Any) -> Knowledg
             allergy_names[key] = cid
         allergies.append(AllergyClass(cid, ca.text(e, "label", w), ca.strings(e, "names", w), frozenset(members),
                                       tuple(cross), normalize_sources(e["source"])))
+    products = _products(c, fp.raw.get("products"), drugs, names, fp.sources)
+    dup = _class_rules(c, fp.raw.get("duplicate_therapy"), "duplicate_therapy", drugs, classes, fp.sources)
+    taper = _class_rules(c, fp.raw.get("taper_required"), "taper_required", drugs, classes, fp.sources)
     return Knowledge(version=fp.version, drugs=drugs, names=names, classes=classes, interactions=tuple(inter),
                      allergy_classes=tuple(allergies), allergy_names=allergy_names,
-                     refs=tuple(p.ref for p in (fp, ip, ap)))
+                     refs=tuple(p.ref for p in (fp, ip, ap)), products=products, duplicate_therapy=dup,
+                     taper_required=taper, sources=dict(fp.sources))
 
 
 @lru_cache(maxsize=1)

@@ -17,7 +17,23 @@ same way by the full run: negation does not cross sentences there either. The qu
 guideline fires) and the patient's facts (current medications, allergies) are computed once.
 
 Cut points are only taken where the sentence end is followed by white space, so an abbreviation such as
-"b.i.d." is never split. Not wired into the GUI yet (the clinician's-window issue will).
+"b.i.d." is never split.
+
+API for a view that streams an answer (the clinician's window; call from any one thread, not concurrently):
+
+    inc = IncrementalRules(question, patient)      # once per answer: packs, patient facts, question screening
+    for token in stream:
+        signals = inc.feed(token.text)             # None, or [medication_safety, guideline_consistency]
+        if signals is not None:                    # a sentence just ended: redraw both chips/panels
+            show(signals)
+    final = inc.finish()                           # equals pipeline.assess_one(...) on the whole answer
+
+``feed`` does the work of the new sentence(s) only (parse, then re-draw from the accumulated mentions:
+about the cost of one final run spread over the answer; ``bench/bench_signals.py`` reports the ratio).
+Evidence offsets index into ``inc.text`` (the answer so far); evidence with target "question" (drugs the
+question proposes, rule ``question_*``) indexes into the question. ``inc.sentences`` counts the parsed
+sentences. ``signals()`` re-draws without new text. The question-stage screening (before any token) is
+``pipeline.assess_question``, which adds a ``medication_safety`` signal when the question proposes a drug.
 """
 
 from __future__ import annotations
@@ -67,12 +83,14 @@ class IncrementalRules:
         self.question = question
         self.patient = patient or PatientContext()
         self._k = load_knowledge()
-        self._facts = medication_safety.patient_facts(self.patient, self._k)
+        self._facts = medication_safety.patient_facts(self.patient, self._k, question)
+        self._q_evidence = medication_safety.question_evidence(self._k, self._facts)  # drugs the question proposes
         self._gp = guidelines.load_rules()
         self._fired = guidelines.fired_rules(question, self.patient, self._gp)
         self._text = ""
         self._done = 0  # text[:_done] is parsed
         self._mentioned: list = []
+        self._memo: dict = {}  # per-mention results of medication_safety (finished sentences never change)
         self._spans = [([], []) for _ in self._fired]
         self.sentences = 0
 
@@ -85,7 +103,7 @@ class IncrementalRules:
         if end <= start:
             return
         chunk = self._text[start:end]
-        for m, cue in medication_safety.answer_mentions(chunk, self.patient.weight_kg, self._k):
+        for m, cue in medication_safety.answer_mentions(chunk, self._facts.patient.weight_kg, self._k, self._facts.extras.bsa):
             self._mentioned.append((_shift_mention(m, start), _shift_cue(cue, start)))
         if self._fired:
             for (exp, dis), (e2, d2) in zip(self._spans, guidelines.answer_spans(self._fired, chunk, start)):
@@ -115,7 +133,9 @@ class IncrementalRules:
     def signals(self, answer: str | None = None) -> list[Signal]:
         """The two signals from what has been parsed so far (``answer``: the text their evidence cites)."""
         answer = self._text if answer is None else answer
-        med = medication_safety.conclude(self._k, answer, self._facts, self._mentioned)
+        med = medication_safety.conclude(self._k, answer, self._facts, self._mentioned, self._memo)
+        if self._q_evidence:
+            med = dataclasses.replace(med, evidence=med.evidence + self._q_evidence)
         if self._fired:
             guide = guidelines.conclude(self._gp, self.question, answer, self._fired, self._spans)
         else:

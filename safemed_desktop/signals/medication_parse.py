@@ -63,6 +63,13 @@ class Dose:
     daily: float | None  # per day (absolute) when known
     single_per_kg: float | None = None
     daily_per_kg: float | None = None
+    count: float = 1.0  # tablets per administration (upper end of "1-2 tablets")
+    strength: float | None = None  # stated strength per tablet (canonical unit), amount = count x strength
+    per_m2: bool = False  # "1.4 mg/m2": amount is per square metre of body surface area
+    phase: str | None = None  # "loading" | "maintenance" when the text says so
+    cap: bool = False  # a stated limit ("maximum 4 g per day", "not to exceed", "capped at 2 mg"), with threshold=True
+    n_doses: int | None = None  # "for 2 doses": the regimen stops after n administrations
+    duration_days: float | None = None  # "for 5 days", "for 6 months"
 
 
 @dataclass(frozen=True)
@@ -90,32 +97,56 @@ class MedicationMention:
 
 _SEP_TOKEN = "\x00"
 _NUM = r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?|\.\d+)"
-_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "once": 1, "twice": 2, "thrice": 3}
+_WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "once": 1, "twice": 2, "thrice": 3,
+                 "a": 1, "an": 1, "half": 0.5}
 _PER_DAY = r"(?:day|d|24\s*h(?:ours?|rs?)?|24-hours?)"
 
 # matched at the start of each number in fold(text); a tablet count before it is read by _COUNT
 _DOSE = re.compile(
     r"(?P<lo>" + _NUM + r")\s*(?:(?:-|–|to)\s*(?P<hi>" + _NUM + r")\s*)?"
     r"(?P<unit>" + ALIAS_PATTERN + r")(?![\w%])"
-    r"(?:\s*(?:/|per)\s*(?P<kg>kg)\b)?"
+    r"(?:\s*(?:/|per)\s*(?:(?P<kg>kg)\b|(?P<m2>m2|m²|m\^2|sq(?:uare)?\.?\s*m(?:et(?:er|re)s?)?)(?![\w])))?"
     r"(?:\s*(?:/|per|a|each|in(?:\s+a)?)\s*(?P<per>" + _PER_DAY + r"|dose)\b)?",
 )
-_COUNT = re.compile(r"(?:(?<![a-z])(?P<cw>one|two|three|four)\s+|(?<![\d.])(?P<cd>\d+)\s*[x×]\s*)$")
+_UNIT_FORM = r"(?:tablets?|tabs?|caplets?|capsules?|caps?|pills?|sachets?|suppositor(?:y|ies)|puffs?|patch(?:es)?)"
+_COUNT_WORD = r"(?:one|two|three|four|five|six)"
+_COUNT = re.compile(
+    r"(?:(?<![a-z])(?:" + _COUNT_WORD + r"\s+(?:to|or|-)\s+)?(?P<cw>" + _COUNT_WORD + r")\s+(?:" + _UNIT_FORM + r"\s+(?:of\s+)?)?"
+    r"|(?<![\d.])(?:\d+\s*(?:-|–|to|or)\s*)?(?P<cd>\d+)\s*(?:[x×]\s*|" + _UNIT_FORM + r"\s+(?:of\s+)?))$")
 _NUMBER_START = re.compile(r"[0-9]+")
 # a count after the strength: "325 mg, 2 tablets", "500 mg x 2 tablets"
-_COUNT_AFTER = re.compile(r"\s*(?:,\s*(?:take\s+)?|x\s*|×\s*)?(?P<n>[1-4]|one|two|three|four)\s+(?:tablets?|tabs?|capsules?|caps?|pills?)\b")
-_NOT_A_DOSE = re.compile(r"\s*(?:/|per)\s*(?:dl|l|ml|min(?:ute)?s?|h|hr|hours?|m2|m²|kg\s*/\s*(?:min|h|hr|hour))\b", re.IGNORECASE)
+_COUNT_AFTER = re.compile(r"\s*(?:,\s*(?:take\s+)?|x\s*|×\s*)?(?:(?:[1-6]|one|two|three)\s*(?:-|–|to|or)\s*)?(?P<n>[1-6]|one|two|three|four|five|six)\s+"
+                          + _UNIT_FORM + r"\b")
+_NOT_A_DOSE = re.compile(r"\s*(?:/|per)\s*(?:dl|l|ml|min(?:ute)?s?|h|hr|hours?|(?:kg|m2)\s*/\s*(?:min|h|hr|hour))\b", re.IGNORECASE)
+# a stated limit: the dose after it is a cap on what is given, not a dose to give
+_CAP = re.compile(r"(?:not\s+to\s+exceed|do\s+not\s+exceed|don't\s+exceed|not\s+exceeding|no\s+more\s+than|maximum(?:\s+(?:dose\s+)?of)?|max\.?(?:\s+of)?|"
+                  r"capped\s+at|limit(?:ed)?\s+(?:it\s+)?to|up\s+to\s+a\s+(?:total|maximum)\s+of|at\s+most|total\s+of\s+no\s+more\s+than)\s*:?\s*$", re.IGNORECASE)
+_CAP_AFTER = re.compile(r"\s*(?:(?:per|a|/)\s*(?:day|24\s*h(?:ours?)?)\s*)?(?:at\s+(?:the\s+)?most|maximum|max)\b", re.IGNORECASE)
+_LOADING = re.compile(r"\b(?:loading|load|bolus|initial\s+dose|first\s+dose|stat)\b", re.IGNORECASE)
+_MAINTENANCE = re.compile(r"\b(?:maintenance|then|thereafter|long[-\s]term|ongoing)\b", re.IGNORECASE)
+_N_DOSES = re.compile(r"\s*(?:for|x|×)\s*(?P<n>\d+|one|two|three|four|five|six)\s+(?:more\s+|further\s+)?doses?\b", re.IGNORECASE)
+_DURATION = re.compile(r"\bfor\s+(?:(?:up\s+to|about|another|a\s+further)\s+)?(?P<n>\d+(?:\.\d+)?|a|an|one|two|three|four|five|six)\s*(?P<u>days?|weeks?|months?|years?)\b",
+                       re.IGNORECASE)
+_DURATION_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+_PHASE_CUT = re.compile(r"\bthen\b|[;.]\s")
+_LOAD_AFTER = re.compile(r"\b(?:as\s+(?:a\s+)?)?load(?:ing)?\b")
+_MAINT_AFTER = re.compile(r"\bmaintenance\b")
 _THRESHOLD = re.compile(
     r"(?:above|over|more\s+than|greater\s+than|exceed(?:s|ed|ing)?|in\s+excess\s+of|beyond|>=?|≥|overdose(?:s)?\s+of|toxic(?:ity)?\s+(?:at|above)|"
-    r"higher\s+than)\s*(?:of\s+|a\s+total\s+of\s+)?\s*$",
+    r"higher\s+than|not\s+to\s+exceed|no\s+more\s+than|maximum(?:\s+(?:dose\s+)?of)?|max\.?(?:\s+of)?|capped\s+at|limit(?:ed)?\s+(?:it\s+)?to|"
+    r"up\s+to\s+a\s+(?:total|maximum)\s+of|at\s+most)\s*:?\s*(?:of\s+|a\s+total\s+of\s+)?\s*$",
     re.IGNORECASE,
 )
 
+_WEEKDAYS = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)s?"
 _WEEKLY = [r"once[\s-]+(?:a\s+|per\s+|each\s+|every\s+)?week(?:ly)?", r"(?:every|each|per|a)\s+week", r"weekly",
-           r"q\s*(?:1\s*)?w(?:ee)?k", r"every\s+7\s+days", r"/\s*(?:week|wk)"]
+           r"q\s*(?:1\s*)?w(?:ee)?k", r"every\s+7\s+days", r"/\s*(?:week|wk)", r"(?:every|each|on)\s+" + _WEEKDAYS]
+_EVERY_N = [r"every\s+\d+\s+(?:days?|weeks?|months?)"]
 _TIMES_TAIL = r"(?:\s*(?:times?|x))?\s*(?:(?:a|per|each|/)\s*day|daily|(?:in|per|every)\s+24\s*(?:h|hours?))"
 _NTIMES = [r"(?:once|twice|thrice|one|two|three|four|five|six)" + _TIMES_TAIL, r"\d+" + _TIMES_TAIL]
-_QH = [r"(?:every|q)\s*\d+\s*(?:(?:-|–|to)\s*\d+\s*)?(?:h|hr|hrs|hours?)"]
+_HOUR_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "six": 6, "eight": 8, "twelve": 12, "twenty-four": 24}
+_HW = r"(?:\d+|one|two|three|four|six|eight|twelve)"
+_QH = [r"(?:every|q)\s*" + _HW + r"\s*(?:(?:-|–|to|or)\s*" + _HW + r"\s*)?(?:h|hr|hrs|hours?)", r"(?:every|each)\s+hour", r"hourly", r"q\.?\s*h(?![a-z])"]
 _ABBR = [r"b\.?i\.?d\.?", r"t\.?i\.?d\.?", r"q\.?i\.?d\.?"]
 _QOD = [r"every\s+other\s+day", r"q\.?o\.?d", r"alternate\s+days"]
 _MONTHLY = [r"monthly", r"every\s+month", r"once\s+a\s+month"]
@@ -125,14 +156,16 @@ _DAILY = [r"daily", r"every\s+day", r"each\s+day", r"nightly", r"at\s+bedtime", 
 # classification (full match on the found phrase), in priority order
 _FREQ = re.compile(
     r"(?P<weekly>(?:" + "|".join(_WEEKLY) + r"))"
+    r"|(?P<everyn>every\s+(?P<en>\d+)\s+(?P<eu>day|week|month)s?)"
     r"|(?P<ntimes>(?P<n>once|twice|thrice|one|two|three|four|five|six|\d+)" + _TIMES_TAIL + ")"
-    r"|(?P<qh>(?:every|q)\s*(?P<h1>\d+)\s*(?:(?:-|–|to)\s*(?P<h2>\d+)\s*)?(?:h|hr|hrs|hours?))"
+    r"|(?P<qh>(?:every|q)\s*(?P<h1>" + _HW + r")\s*(?:(?:-|–|to|or)\s*(?P<h2>" + _HW + r")\s*)?(?:h|hr|hrs|hours?))"
+    r"|(?P<hourly>(?:every|each)\s+hour|hourly|q\.?\s*h)"
     r"|(?P<bid>b\.?i\.?d\.?)|(?P<tid>t\.?i\.?d\.?)|(?P<qid>q\.?i\.?d\.?)"
     r"|(?P<qod>" + "|".join(_QOD) + r")|(?P<monthly>" + "|".join(_MONTHLY) + r")|(?P<once>" + "|".join(_ONCE) + r")"
     r"|(?P<daily>" + "|".join(_DAILY) + r")",
     re.IGNORECASE,
 )
-_FREQ_FIND = re.compile(literal_first(_WEEKLY + _NTIMES + _QH + _ABBR + _QOD + _MONTHLY + _ONCE + _DAILY, r"(?!\w)"))
+_FREQ_FIND = re.compile(literal_first(_WEEKLY + _EVERY_N + _NTIMES + _QH + _ABBR + _QOD + _MONTHLY + _ONCE + _DAILY, r"(?!\w)"))
 _ROUTE_ALTS: list[tuple[str, list[str]]] = [
     ("iv_push", [r"(?:iv|i\.v\.|intravenous(?:ly)?)\s*(?:push|bolus)", r"(?:push|bolus)\s+(?:iv|intravenous(?:ly)?)",
                  r"rapid\s+(?:iv|intravenous)", r"ivp", r"(?:by|as\s+an?)\s+(?:iv\s+|intravenous\s+)?(?:push|bolus)"]),
@@ -215,17 +248,25 @@ def find_frequencies(text: str, low: str | None = None) -> list[Frequency]:
         m = _FREQ.fullmatch(f.group(0))
         if m is None:
             continue
-        g = m.lastgroup if m.lastgroup not in ("n", "h1", "h2") else next(k for k in ("ntimes", "qh") if m.group(k))
+        g = m.lastgroup if m.lastgroup not in ("n", "h1", "h2", "en", "eu") else next(k for k in ("ntimes", "qh", "everyn") if m.group(k))
         s, e, t = f.start(), f.end(), text[f.start():f.end()]
         if g == "weekly":
             out.append(Frequency(s, e, t, 1 / 7, weekly=True))
+        elif g == "everyn":
+            n = int(m.group("en"))
+            days = n * _DURATION_DAYS[m.group("eu").lower()]
+            if days > 0:
+                out.append(Frequency(s, e, t, 1 / days, weekly=days >= 7))
         elif g == "ntimes":
             n = m.group("n").lower()
             out.append(Frequency(s, e, t, float(_WORD_NUMBERS.get(n) or int(n))))
         elif g == "qh":
-            hours = min(int(m.group("h1")), int(m.group("h2") or m.group("h1")))
+            h1, h2 = m.group("h1").lower(), (m.group("h2") or m.group("h1")).lower()
+            hours = min(_HOUR_WORDS.get(h1) or int(h1), _HOUR_WORDS.get(h2) or int(h2))
             if hours > 0:
                 out.append(Frequency(s, e, t, 24 / hours))
+        elif g == "hourly":
+            out.append(Frequency(s, e, t, 24.0))
         elif g in ("bid", "tid", "qid"):
             out.append(Frequency(s, e, t, {"bid": 2.0, "tid": 3.0, "qid": 4.0}[g]))
         elif g == "qod":
@@ -261,6 +302,9 @@ class _RawDose:
     per_kg: bool
     per: str | None  # "day" | "dose" | None
     threshold: bool
+    count: float = 1.0
+    per_m2: bool = False
+    cap: bool = False
 
 
 def find_raw_doses(text: str, low: str | None = None) -> list[_RawDose]:
@@ -290,7 +334,7 @@ def find_raw_doses(text: str, low: str | None = None) -> list[_RawDose]:
         canon, factor = CANONICAL[unit]
         amount = max(_num(m.group("lo")), _num(m.group("hi") or "0")) * factor
         begin = m.start()
-        c = _COUNT.search(low, max(0, begin - 14), begin)
+        c = _COUNT.search(low, max(0, begin - 28), begin)
         count = 1
         if c:
             count = _WORD_NUMBERS.get(c.group("cw") or "") or int(c.group("cd") or 1)
@@ -305,7 +349,9 @@ def find_raw_doses(text: str, low: str | None = None) -> list[_RawDose]:
         per = m.group("per")
         per = None if per is None else ("dose" if per == "dose" else "day")
         threshold = bool(_THRESHOLD.search(low, max(0, begin - 40), begin))
-        out.append(_RawDose(begin, end, text[begin:end], amount, canon, bool(m.group("kg")), per, threshold))
+        cap = bool(_CAP.search(low, max(0, begin - 40), begin)) or bool(_CAP_AFTER.match(low, end))
+        out.append(_RawDose(begin, end, text[begin:end], amount, canon, bool(m.group("kg")), per, threshold or cap, count,
+                            bool(m.group("m2")), cap))
     return out
 
 
@@ -314,8 +360,16 @@ def _sentence_spans(text: str) -> list[int]:
     return [0] + [m.end() for m in _SENTENCE_END.finditer(text)]
 
 
-def _build_dose(raw: _RawDose, freq: Frequency | None, weight_kg: float | None) -> Dose:
+def _build_dose(raw: _RawDose, freq: Frequency | None, weight_kg: float | None, low: str = "", clause: int = 0,
+                bsa: float | None = None) -> Dose:
     per_day = freq.per_day if freq else None
+    tail_end = max(raw.end, freq.end if freq and freq.start >= raw.end else raw.end)
+    n_doses = None
+    nd = _N_DOSES.match(low, tail_end) if low else None
+    if nd:
+        n_doses = int(_WORD_NUMBERS.get(nd.group("n").lower()) or int(nd.group("n")))
+        if per_day is not None and per_day > n_doses:
+            per_day = float(n_doses)  # "0.25 mg every 6 hours for 2 doses": two doses in all
     single = daily = None
     if raw.per == "day":
         daily = raw.amount
@@ -326,7 +380,7 @@ def _build_dose(raw: _RawDose, freq: Frequency | None, weight_kg: float | None) 
         if freq and freq.one_time:
             daily = single
         elif per_day is not None:
-            daily = single * per_day if not (freq and freq.weekly) else single / 7
+            daily = single * per_day
     single_pk = daily_pk = None
     if raw.per_kg:
         single_pk, daily_pk = single, daily
@@ -335,11 +389,34 @@ def _build_dose(raw: _RawDose, freq: Frequency | None, weight_kg: float | None) 
             daily = None if daily is None else daily * weight_kg
         else:
             single = daily = None
+    elif raw.per_m2:  # single_pk/daily_pk hold the per-m2 amounts; absolute only with a body surface area
+        single_pk, daily_pk = single, daily
+        if bsa:
+            single = None if single is None else single * bsa
+            daily = None if daily is None else daily * bsa
+        else:
+            single = daily = None
+    phase = duration = None
+    if low:
+        before = low[clause:raw.start]
+        window = low[raw.start:min(len(low), tail_end + 40)]
+        cut = _PHASE_CUT.search(window)
+        after = window[: cut.start()] if cut else window
+        if _LOADING.search(before[-60:]) or _LOAD_AFTER.search(after):
+            phase = "loading"
+        elif _MAINTENANCE.search(before[-60:]) or _MAINT_AFTER.search(after):
+            phase = "maintenance"
+        dm = _DURATION.search(after)
+        if dm:
+            n = dm.group("n").lower()
+            duration = float(_WORD_NUMBERS.get(n) or float(n)) * _DURATION_DAYS[dm.group("u").lower().rstrip("s")]
+    strength = raw.amount / raw.count if raw.count and raw.count != 1 else None
     return Dose(raw.start, raw.end, raw.text, raw.amount, raw.unit, raw.per_kg, raw.per == "day", raw.threshold, freq,
-                single, daily, single_pk, daily_pk)
+                single, daily, single_pk, daily_pk, raw.count, strength, raw.per_m2, phase, raw.cap, n_doses, duration)
 
 
-def parse_text(text: str, weight_kg: float | None = None, knowledge: Knowledge | None = None, *, item: int = -1) -> list[MedicationMention]:
+def parse_text(text: str, weight_kg: float | None = None, knowledge: Knowledge | None = None, *, item: int = -1,
+               bsa: float | None = None) -> list[MedicationMention]:
     """Drug mentions with their doses, routes and frequencies. Doses/routes/frequencies belong to the
     nearest preceding drug name in the same sentence (or, if none precedes, the next one)."""
     k = knowledge or load_knowledge()
@@ -391,7 +468,9 @@ def parse_text(text: str, weight_kg: float | None = None, knowledge: Knowledge |
             freq = next((f for f in fs if rd.end <= f.start < nxt), None)
             if freq is None:
                 freq = next((f for f in reversed(fs) if prev <= f.start and f.end <= rd.start), None)
-            doses.append(_build_dose(rd, freq, weight_kg))
+            sent = sentences[bisect.bisect_right(sentences, rd.start) - 1]
+            clause = max(sent, d.start if d.start <= rd.start else sent)
+            doses.append(_build_dose(rd, freq, weight_kg, low, clause, bsa))
         out.append(MedicationMention(d.generic, d.start, d.end, d.text, tuple(doses), tuple(mine_r[i]), tuple(fs), item))
     return out
 

@@ -11,6 +11,19 @@ Rules (rule ids in Evidence.rule):
   patient medication no formulary drug matches (zero-width evidence; named in the summary too), which
   cannot be checked for interactions; it does not change the level.
 
+Pack 2026.12 (issue 13; arithmetic and limits in ``signals.dose_checks``): max_single_dose_per_kg /
+max_daily_dose_per_kg (adult mg/kg), max_dose_per_m2 (BSA), unit_error (a dose ~1000x off the usual one:
+mcg/mg confusion), loading_dose / maintenance_max_daily_dose, stated_cap_above_maximum ("up to 6 g a day"),
+weekly_dosed_daily / monthly_dosed_daily (with the daily regimen a drug allows), max_duration, low_weight_max_dose,
+geriatric_max_dose, hepatic_max_dose / hepatic, lactation, dose- and gestation-dependent pregnancy,
+cumulative_daily_dose (one ingredient across products and the patient's medications), duplicate_ingredient,
+duplicate_therapy (two NSAIDs), abrupt_discontinuation (drugs that need a taper). Combination strengths
+("5/325") and named products ("Extra Strength Tylenol") are checked per ingredient. Every dose finding states
+its arithmetic. Patient facts the question states (height, weight, age, eGFR, gestational week,
+breastfeeding, hepatic impairment) complete the patient context. ``screen_question`` checks the drugs a
+question proposes (question screening, ``pipeline.assess_question``); ``assess`` lists those findings as
+evidence with target "question" and rule ``question_*`` without letting them change the answer's level.
+
 Level: alert if any contraindicated/major finding, caution if only moderate/high-alert findings,
 ok if drugs were found and nothing is wrong, not_assessed if the answer names no drug.
 Score = 1 - severity of the worst finding (contraindicated 1.0, major 0.8, moderate 0.4, high-alert 0.2).
@@ -18,10 +31,13 @@ Score = 1 - severity of the worst finding (contraindicated 1.0, major 0.8, moder
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..records.patient import PatientContext
+from . import dose_checks
 from .formulary import Drug, Interaction, Knowledge, Quantity, load_knowledge, normalize_name
 from .medication_parse import Dose, MedicationMention, find_drugs, parse_medication_list, parse_text
 from .negation import Cue, scan
@@ -33,13 +49,7 @@ WEIGHT = {"contraindicated": 1.0, "major": 0.8, "moderate": 0.4, "high_alert": 0
 _LEVEL = {"contraindicated": "alert", "major": "alert", "moderate": "caution", "high_alert": "caution"}
 
 
-@dataclass(frozen=True)
-class _Finding:
-    severity: str  # contraindicated | major | moderate | high_alert | note
-    rule: str
-    start: int
-    end: int
-    detail: str
+_Finding = dose_checks.Finding
 
 
 def _fmt(value: float, unit: str) -> str:
@@ -122,54 +132,8 @@ def _limit(q: Quantity | None, unit: str) -> float | None:
     return v if u == unit else None
 
 
-def _check_doses(m: MedicationMention, d: Drug, p: PatientContext, answer: str, out: list[_Finding]) -> None:
-    child = p.age is not None and p.age < 18
-    renal_max = None
-    if p.egfr is not None:
-        hits = [r for r in d.renal if p.egfr < r.below and r.max_daily]
-        if hits:
-            renal_max = min(hits, key=lambda r: r.below)
-    for dose in m.doses:
-        if dose.threshold:
-            continue
-        s, e = _dose_span(answer, dose)
-        who = _name(m)
-        ped = d.pediatric if (child or p.age is None) else None
-        if ped and ped.unit and dose.unit == canonical_unit(ped.unit):
-            factor = unit_factor(ped.unit)
-            # per-kg limits: compare per-kg doses directly, or absolute doses against weight-based limits
-            for kind, per_kg_dose, abs_dose, lim_pk, cap in (
-                ("single", dose.single_per_kg, dose.single, ped.max_single_per_kg, ped.max_single),
-                ("daily", dose.daily_per_kg, dose.daily, ped.max_daily_per_kg, ped.max_daily),
-            ):
-                if lim_pk is None:
-                    continue
-                lim_pk_c = lim_pk * factor
-                if per_kg_dose is not None and per_kg_dose > lim_pk_c + 1e-9:
-                    out.append(_Finding("major", f"pediatric_max_{kind}_dose", s, e,
-                                        f"{kind.capitalize()} dose of {who} {per_kg_dose:.4g} mg/kg exceeds the pediatric maximum of {lim_pk:g} {ped.unit}/kg"))
-                elif child and per_kg_dose is None and abs_dose is not None and p.weight_kg:
-                    limit = lim_pk_c * p.weight_kg
-                    cap_v = _limit(cap, dose.unit)
-                    if cap_v is not None:
-                        limit = min(limit, cap_v)
-                    if abs_dose > limit + 1e-9:
-                        out.append(_Finding("major", f"pediatric_max_{kind}_dose", s, e,
-                                            f"{kind.capitalize()} dose of {who} {_fmt(abs_dose, dose.unit)} exceeds the pediatric maximum of "
-                                            f"{_fmt(limit, dose.unit)} ({lim_pk:g} {ped.unit}/kg for {p.weight_kg:g} kg)"))
-        if not child or not (d.pediatric and p.weight_kg):
-            for kind, value, q in (("single", dose.single, d.max_single), ("daily", dose.daily, d.max_daily)):
-                lim = _limit(q, dose.unit)
-                if value is not None and lim is not None and value > lim + 1e-9:
-                    label = "adult maximum" if not child else "adult maximum (used as the cap for a child)"
-                    out.append(_Finding("major", f"max_{kind}_dose", s, e,
-                                        f"{kind.capitalize()} dose of {who} {_fmt(value, dose.unit)} exceeds the {_fmt(lim, dose.unit)} {label}"))
-        if renal_max is not None and dose.daily is not None:
-            lim = _limit(renal_max.max_daily, dose.unit)
-            if lim is not None and dose.daily > lim + 1e-9:
-                out.append(_Finding("major", "renal_max_daily_dose", s, e,
-                                    f"Daily dose of {who} {_fmt(dose.daily, dose.unit)} exceeds {_fmt(lim, dose.unit)} at "
-                                    f"{renal_max.basis} {p.egfr:g}: {renal_max.note}"))
+def _check_doses(m: MedicationMention, d: Drug, c: "dose_checks.Ctx", out: list[_Finding]) -> None:
+    dose_checks.check_doses(m, d, c, _name(m), out)
 
 
 def _routes(m: MedicationMention) -> set[str]:
@@ -179,17 +143,14 @@ def _routes(m: MedicationMention) -> set[str]:
     return r
 
 
-def _check_drug(m: MedicationMention, d: Drug, p: PatientContext, answer: str, out: list[_Finding], once: set,
+def _check_drug(m: MedicationMention, d: Drug, c: "dose_checks.Ctx", out: list[_Finding], once: set,
                 current: dict[str, str]) -> None:
     who = _name(m)
-    _check_doses(m, d, p, answer, out)
-    if d.schedule == "weekly":
-        bad = [f for f in m.frequencies if not f.weekly and f.per_day is not None and f.per_day >= 1]
-        bad_doses = [x for x in m.doses if x.per_day_total and not x.threshold]
-        if bad or bad_doses:
-            s, e = (bad[0].start, bad[0].end) if bad else (bad_doses[0].start, bad_doses[0].end)
-            out.append(_Finding("major", "weekly_dosed_daily", s, e,
-                                f"{who} dosed '{answer[s:e]}': {d.schedule_note}"))
+    p, answer = c.p, c.answer
+    if not d.components:  # a combination's doses are checked per ingredient (dose_checks.ingredients)
+        _check_doses(m, d, c, out)
+    dose_checks.check_schedule(m, d, c, who, out)
+    dose_checks.check_lactation(m, d, c, who, out, once)
     routes = _routes(m)
     for rule in d.forbidden_routes:
         if rule.route in routes:
@@ -206,14 +167,25 @@ def _check_drug(m: MedicationMention, d: Drug, p: PatientContext, answer: str, o
         if hits:
             once.add(("renal", g))
             worst = max(hits, key=lambda r: (WEIGHT[r.severity], -r.below))
-            within = worst.max_daily is not None and m.doses and all(
-                x.daily is not None and x.daily <= (_limit(worst.max_daily, x.unit) or 0) + 1e-9 for x in m.doses if not x.threshold)
+            lim_pk = worst.max_daily_per_kg * p.weight_kg if worst.max_daily_per_kg and p.weight_kg else None
+
+            def ok(x) -> bool:
+                lims = [v for v in (_limit(worst.max_daily, x.unit), lim_pk) if v is not None]
+                return x.daily is not None and bool(lims) and x.daily <= min(lims) + 1e-9
+
+            within = (worst.max_daily is not None or lim_pk is not None) and m.doses and all(
+                ok(x) for x in m.doses if not x.threshold)
             if not within:
                 out.append(_Finding(worst.severity, "renal", m.start, m.end,
                                     f"{who} with {worst.basis} {p.egfr:g} (< {worst.below:g}): {worst.note}"))
-    if p.pregnant and d.pregnancy and ("preg", g) not in once:
+    if p.pregnant and d.pregnancy and ("preg", g) not in once and dose_checks.pregnancy_applies(m, d):
         once.add(("preg", g))
-        out.append(_Finding(d.pregnancy.severity, "pregnancy", m.start, m.end, f"{who} in pregnancy: {d.pregnancy.note}"))
+        sev = dose_checks.pregnancy_severity(d, c.x)
+        week = f" at {c.x.gest_week:g} weeks" if c.x.gest_week is not None else ""
+        out.append(_Finding(sev, "pregnancy", m.start, m.end, f"{who} in pregnancy{week}: {d.pregnancy.note}"))
+    if c.x.hepatic and d.hepatic is not None and d.hepatic.avoid and ("hep", g) not in once:
+        once.add(("hep", g))
+        out.append(_Finding(d.hepatic.severity, "hepatic", m.start, m.end, f"{who} in hepatic impairment: {d.hepatic.note}"))
     if p.age is not None and ("age", g) not in once:
         for rule in d.age:
             if rule.applies(p.age):
@@ -272,77 +244,225 @@ def _check_allergies(k: Knowledge, m: MedicationMention, allergens, out: list[_F
 Mentioned = tuple[MedicationMention, "Cue | None"]
 
 
-def answer_mentions(text: str, weight_kg: float | None, k: Knowledge | None = None) -> list[Mentioned]:
+def answer_mentions(text: str, weight_kg: float | None, k: Knowledge | None = None, bsa: float | None = None) -> list[Mentioned]:
     """The drug mentions of ``text`` with their doses, routes, frequencies and warning cues. Mentions,
     dose ownership and cues never reach past a sentence end, so the mentions of a whole answer are those
-    of its sentences put together (``signals.incremental`` relies on it)."""
+    of its sentences put together (``signals.incremental`` relies on it). ``bsa``: body surface area (m2)
+    for mg/m2 doses."""
     k = k or load_knowledge()
-    mentions = parse_text(text, weight_kg, k) if text.strip() else []
+    mentions = parse_text(text, weight_kg, k, bsa=bsa) if text.strip() else []
     if not mentions:
         return []
     wc = scan(text)
-    return [(m, wc.cue_for(m.start, m.end)) for m in mentions]
+    out = []
+    for m in mentions:
+        cue = wc.cue_for(m.start, m.end)
+        if cue is None and (nm := _NO_MORE.search(text, max(0, m.start - 40), m.start)):
+            cue = Cue(nm.start(), nm.end(), nm.group(0).strip(), "pre")  # "no other acetaminophen", "no additional Tylenol"
+        out.append((m, cue))
+    return out
+
+
+_NO_MORE = re.compile(r"\b(?:no|not\s+any|without|avoid(?:ing)?)\s+(?:other|additional|extra|more|further|added|any\s+other)\s+(?:[\w-]+\s+){0,2}$",
+                      re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class PatientFacts:
     """What the checks need from the patient context, computed once per patient."""
 
-    patient: PatientContext
+    patient: PatientContext  # completed with what the question states (age, weight, eGFR, pregnancy)
     current: dict[str, str]  # generic -> the patient's medication text
     unchecked: tuple[str, ...]  # medications no formulary drug matches
     allergens: list
+    extras: dose_checks.Extras = dose_checks.Extras()
+    current_daily: tuple = ()  # (ingredient, mg/day, description) of the patient's current medications
+    question: str = ""
 
 
-def patient_facts(p: PatientContext, k: Knowledge | None = None) -> PatientFacts:
-    k = k or load_knowledge()
+def _daily_parts(m: MedicationMention, k: Knowledge, text: str, next_start: int) -> list[tuple[str, float, str, int, int]]:
+    """(ingredient, mg/day, description, start, end) a mention contributes to its ingredients' daily totals."""
+    ings = dose_checks.ingredients(m, k, text, next_start)
+    if ings is not None:
+        return [(i.generic, i.daily, f"{i.via}: {i.how}", i.start, i.end) for i in ings if i.daily is not None]
+    if m.is_class or k.drugs[m.generic].components:
+        return []
+    _, daily_cap, _ = dose_checks.caps(m)
+    best = None
+    for x in m.doses:
+        if x.threshold or x.daily is None or x.unit != "mg":
+            continue
+        daily = x.daily if daily_cap is None else min(x.daily, daily_cap)
+        if best is None or daily > best[0]:
+            best = (daily, x)
+    if best is None:
+        return []
+    daily, x = best
+    desc = f"{m.text} {dose_checks.arithmetic(x)}".split(" = ")[0]
+    return [(m.generic, daily, desc, m.start, max(m.end, x.end))]
+
+
+def patient_facts(p: PatientContext, k: Knowledge | None = None, question: str = "") -> PatientFacts:
+    """The patient's facts for the checks; ``question``: facts it states complete the context. Cached per
+    (patient, question): the result is read-only."""
+    return _patient_facts(p, k or load_knowledge(), question)
+
+
+def _patient_facts(p: PatientContext, k: Knowledge, question: str) -> PatientFacts:
+    p, extras = dose_checks.patient_extras(question, p)
+    current, unchecked, daily = _medication_list(tuple(p.medications), p.weight_kg, k)
+    return PatientFacts(p, current, unchecked, _allergens_cached(tuple(p.allergies), k), extras, daily, question)
+
+
+@lru_cache(maxsize=64)
+def _allergens_cached(allergies: tuple[str, ...], k: Knowledge) -> list:
+    return _allergens(k, allergies)
+
+
+@lru_cache(maxsize=64)
+def _medication_list(medications: tuple[str, ...], weight_kg: float | None, k: Knowledge):
+    """(generic -> item text, unmatched items, (ingredient, mg/day, description) per item), cached per list."""
     current: dict[str, str] = {}
     parsed_items: set[int] = set()
-    for pm in parse_medication_list(p.medications, p.weight_kg, k):
-        parsed_items.add(pm.item)
-        current.setdefault(pm.generic, p.medications[pm.item])
-    unchecked = tuple(text for i, text in enumerate(p.medications) if i not in parsed_items)
-    return PatientFacts(p, current, unchecked, _allergens(k, p.allergies))
+    daily: list = []
+    for i, item in enumerate(medications):
+        ms = parse_text(item, weight_kg, k, item=i)
+        for j, pm in enumerate(ms):
+            parsed_items.add(pm.item)
+            current.setdefault(pm.generic, item)
+            nxt = ms[j + 1].start if j + 1 < len(ms) else len(item)
+            daily += [(g, v, f"patient's {item}") for g, v, _d, _s, _e in _daily_parts(pm, k, item, nxt)]
+    unchecked = tuple(text for i, text in enumerate(medications) if i not in parsed_items)
+    return current, unchecked, tuple(daily)
 
 
 def assess(ctx: SignalContext) -> Signal:
+    """The answer's drugs checked against the patient. Drugs the question proposes are checked too
+    (evidence with target "question", rule ``question_*``); they are listed, but the level is the answer's."""
     k = load_knowledge()
     answer = ctx.answer or ""
-    p = ctx.patient or PatientContext()
-    mentioned = answer_mentions(answer, p.weight_kg, k)
+    facts = patient_facts(ctx.patient or PatientContext(), k, ctx.question or "")
+    mentioned = answer_mentions(answer, facts.patient.weight_kg, k, facts.extras.bsa)
+    q_evidence = question_evidence(k, facts)
     if not mentioned:
-        return Signal(NAME, "not_assessed", "No medication named in the answer", k.source, None)
-    return conclude(k, answer, patient_facts(p, k), mentioned)
+        return Signal(NAME, "not_assessed", "No medication named in the answer", k.source, None, q_evidence)
+    sig = conclude(k, answer, facts, mentioned)
+    if q_evidence:
+        sig = dataclasses.replace(sig, evidence=sig.evidence + q_evidence)
+    return sig
 
 
-def conclude(k: Knowledge, answer: str, facts: PatientFacts, mentioned: list[Mentioned]) -> Signal:
-    """The signal from the mentions ``answer_mentions`` found in ``answer`` (in text order)."""
+def _question_findings(k: Knowledge, facts: PatientFacts) -> tuple[list[_Finding], list[MedicationMention]]:
+    q = facts.question
+    if not q.strip():
+        return [], []
+    mentioned = answer_mentions(q, facts.patient.weight_kg, k, facts.extras.bsa)
     if not mentioned:
-        return Signal(NAME, "not_assessed", "No medication named in the answer", k.source, None)
+        return [], []
+    # in a question every drug named is proposed ("Can I give ibuprofen?", "Should I avoid ibuprofen?")
+    return _findings(k, q, facts, [(m, None) for m, _ in mentioned]), [m for m, _ in mentioned]
+
+
+def question_evidence(k: Knowledge, facts: PatientFacts) -> tuple[Evidence, ...]:
+    findings, _ = _question_findings(k, facts)
+    return tuple(Evidence("question", f.start, f.end, facts.question[f.start:f.end], "question_" + f.rule, f.detail)
+                 for f in findings if f.severity in _LEVEL and f.rule != "high_alert_medication")
+
+
+def screen_question(question: str, patient: PatientContext | None = None) -> Signal | None:
+    """Question screening (before the model runs): the drugs, doses or combinations the question proposes
+    for this patient, checked like an answer's (renal, hepatic, pregnancy, lactation, age, allergy,
+    interactions with the current medications, dose limits). A ``medication_safety`` signal whose
+    evidence targets the question, or None when the question names no drug."""
+    k = load_knowledge()
+    facts = patient_facts(patient or PatientContext(), k, question)
+    findings, mentions = _question_findings(k, facts)
+    if not mentions:
+        return None
+    problems = [f for f in findings if f.severity in _LEVEL and f.rule != "high_alert_medication"]
+    names = ", ".join(dict.fromkeys(_name(m) for m in mentions))
+    if not problems:
+        return Signal(NAME, "ok", f"Question proposes {names}: no patient-specific problem found", k.source, 1.0, ())
+    problems.sort(key=lambda f: (-WEIGHT[f.severity], f.start))
+    worst = problems[0]
+    level = worst_level(_LEVEL[f.severity] for f in problems)
+    summary = "Question proposes " + (worst.detail.split(". ")[0] if worst.rule.startswith("interaction") else worst.detail)
+    if len(problems) > 1:
+        summary += f" (+{len(problems) - 1} more)"
+    evidence = tuple(Evidence("question", f.start, f.end, question[f.start:f.end], f.rule, f.detail) for f in problems)
+    return Signal(NAME, level, summary, k.source, round(max(0.0, 1.0 - WEIGHT[worst.severity]), 4), evidence)
+
+
+#: rules reported once per drug (the first mention that raises them)
+_ONCE_RULES = frozenset({"high_alert_medication", "renal", "pregnancy", "age", "lactation", "hepatic"})
+
+
+def _per_mention(k: Knowledge, m: MedicationMention, c: "dose_checks.Ctx", nxt: int, facts: PatientFacts, memo: dict | None):
+    """What one recommended mention contributes (its own findings, product key, daily parts, ingredients,
+    allergy findings); memoised per (start, end, next mention) for a streamed answer, whose finished
+    sentences never change."""
+    key = (m.start, m.end, nxt)
+    hit = memo.get(key) if memo is not None else None
+    if hit is None:
+        own: list[_Finding] = []
+        ings_of: tuple[str, ...] = ()
+        if not m.is_class:
+            _check_drug(m, k.drugs[m.generic], c, own, set(), facts.current)
+            ings = dose_checks.ingredients(m, k, c.answer, nxt)
+            if ings:
+                dose_checks.check_ingredients(ings, c, own)
+            ings_of = _ingredients_of(k, m, c.answer)
+        allergy: list[_Finding] = []
+        if facts.allergens:
+            _check_allergies(k, m, facts.allergens, allergy)
+        hit = (own, _product_key(k, m, c.answer), _daily_parts(m, k, c.answer, nxt), ings_of, allergy)
+        if memo is not None:
+            memo[key] = hit
+    return hit
+
+
+def _findings(k: Knowledge, answer: str, facts: PatientFacts, mentioned: list[Mentioned], memo: dict | None = None) -> list[_Finding]:
+    """Every finding for the mentions of ``answer`` (sorted worst first). ``memo``: per-mention results kept
+    across calls on a growing answer (``signals.incremental``)."""
     p = facts.patient
-    mentions = [m for m, _ in mentioned]
-    recommended: list[MedicationMention] = []
+    c = dose_checks.Ctx(k, p, facts.extras, answer)
+    recommended = [m for m, cue in mentioned if cue is None]
     findings: list[_Finding] = []
-    warned: dict[str, MedicationMention] = {}
-    for m, cue in mentioned:
-        if cue is None:
-            recommended.append(m)
-        elif m.generic not in warned:
-            warned[m.generic] = m
-            findings.append(_Finding("note", "warning_context", m.start, m.end,
-                                     f"{_name(m)} is mentioned as a warning ('{cue.text}'), not recommended: not checked as a recommendation"))
     patient_meds = facts.current
-    unchecked = facts.unchecked
     allergens = facts.allergens
     once: set = set()
     first: dict[str, MedicationMention] = {}
-    for m in recommended:
-        if not m.is_class:
-            _check_drug(m, k.drugs[m.generic], p, answer, findings, once, patient_meds)
+    # ingredient -> {product generic (or "patient:..."): (mg/day, description, start, end, from the answer)}:
+    # the same product named twice counts once (its largest daily dose), different products add up
+    contrib: dict[str, dict[str, tuple]] = {}
+    carriers: dict[str, dict[str, MedicationMention]] = {}  # ingredient -> {product generic: first mention}
+    for g, v, desc in facts.current_daily:
+        if not any(m.generic == g for m in recommended):
+            contrib.setdefault(g, {})[f"patient:{desc}"] = (v, desc, 0, 0, False)
+    for i, m in enumerate(recommended):
+        nxt = recommended[i + 1].start if i + 1 < len(recommended) else len(answer)
+        own, key, parts, ings_of, allergy = _per_mention(k, m, c, nxt, facts, memo)
+        for f in own:
+            if f.rule in _ONCE_RULES:
+                if (f.rule, m.generic) in once:
+                    continue
+                once.add((f.rule, m.generic))
+            findings.append(f)
+        for g, v, desc, s, e in parts:
+            slot = contrib.setdefault(g, {})
+            if key not in slot or v > slot[key][0]:
+                slot[key] = (v, desc, s, e, True)
+        for ing in ings_of:
+            carriers.setdefault(ing, {}).setdefault(key, m)
         if m.generic not in first:
             first[m.generic] = m
-            if allergens:
-                _check_allergies(k, m, allergens, findings)
+            findings.extend(allergy)
+    dose_checks.check_cumulative({g: list(v.values()) for g, v in contrib.items()}, c, findings, set())
+    _check_duplicate_ingredient(k, carriers, contrib, findings)
+    for m, _cue in mentioned:
+        if not m.is_class:
+            dose_checks.check_taper(m, k.drugs[m.generic], c, _name(m), patient_meds, findings, once)
+    _check_duplicates(k, recommended, patient_meds, findings)
     idx = _Index.of(k)
     for g, m in first.items():
         if g in patient_meds:
@@ -361,6 +481,84 @@ def conclude(k: Knowledge, answer: str, facts: PatientFacts, mentioned: list[Men
                 findings.append(_Finding(it.severity, "interaction_answer", mb.start, mb.end,
                                          f"{_name(first[a])} with {_name(mb)}: {it.severity} interaction. {it.effect}. {it.management}"))
     findings.sort(key=lambda f: (-WEIGHT[f.severity], f.start))
+    return findings
+
+
+def _product_key(k: Knowledge, m: MedicationMention, text: str) -> str:
+    """What counts as one product for cumulative doses: a named product ("Extra Strength Tylenol") or the generic."""
+    if m.is_class:
+        return m.generic
+    prod = dose_checks._product_of(k, text, m)[0]
+    return f"product:{prod.names[0]}" if prod is not None else m.generic
+
+
+def _ingredients_of(k: Knowledge, m: MedicationMention, text: str) -> tuple[str, ...]:
+    d = k.drugs[m.generic]
+    if d.components:
+        return d.components
+    prod = dose_checks._product_of(k, text, m)[0]
+    return tuple(g for g, _ in prod.per_unit) if prod is not None else (m.generic,)
+
+
+def _check_duplicate_ingredient(k: Knowledge, carriers: dict, contrib: dict, out: list[_Finding]) -> None:
+    """One ingredient in two different recommended products whose daily total cannot be computed (a dose
+    or frequency missing): the total is unbounded ("Percocet ... plus extra-strength Tylenol as needed")."""
+    flagged = {f.rule for f in out}
+    for ing, prods in carriers.items():
+        if len(prods) < 2 or ing not in k.drugs or k.drugs[ing].max_daily is None:
+            continue
+        known = contrib.get(ing, {})
+        if all(g in known for g in prods) or "cumulative_daily_dose" in flagged:
+            continue
+        ms = sorted(prods.values(), key=lambda m: m.start)
+        names = ", ".join(_name(m) for m in ms)
+        out.append(_Finding("major", "duplicate_ingredient", ms[1].start, ms[1].end,
+                            f"{ing.capitalize()} in {len(ms)} products ({names}) without a daily total for each: the combined dose "
+                            f"can exceed the {dose_checks.fmt(k.drugs[ing].max_daily.canonical()[0])}/day maximum "
+                            f"({dose_checks.source_label(k.drugs[ing].source)})"))
+
+
+_LOCAL_ROUTES = frozenset({"topical", "transdermal", "ophthalmic", "inhaled", "intranasal"})
+
+
+def _check_duplicates(k: Knowledge, recommended: list[MedicationMention], current: dict[str, str], out: list[_Finding]) -> None:
+    for rule in k.duplicate_therapy:
+        mine = [m for m in recommended if not m.is_class and not (m.route_names & _LOCAL_ROUTES)
+                and rule.covers(m.generic, k.drugs[m.generic].classes)]
+        theirs = [g for g in current if rule.covers(g, k.drugs[g].classes)]
+        generics = list(dict.fromkeys([m.generic for m in mine] + theirs))
+        if len(generics) < 2:
+            continue
+        new = next((m for m in mine if m.generic not in current and m.generic != generics[0]), None) or \
+            next((m for m in mine if m.generic not in current), None)
+        if new is None:
+            continue
+        others = [g for g in generics if g != new.generic]
+        where = ", ".join(f"the patient's {current[g]}" if g in current else g for g in others)
+        out.append(_Finding("major", "duplicate_therapy", new.start, new.end,
+                            f"{_name(new)} with {where}: duplicate therapy. {rule.note} ({dose_checks.source_label(rule.source)})"))
+
+
+def conclude(k: Knowledge, answer: str, facts: PatientFacts, mentioned: list[Mentioned], memo: dict | None = None) -> Signal:
+    """The signal from the mentions ``answer_mentions`` found in ``answer`` (in text order). ``memo``: a dict
+    kept by the caller across calls on a growing answer (``signals.incremental``)."""
+    if not mentioned:
+        return Signal(NAME, "not_assessed", "No medication named in the answer", k.source, None)
+    p = facts.patient
+    mentions = [m for m, _ in mentioned]
+    recommended: list[MedicationMention] = []
+    findings: list[_Finding] = []
+    warned: dict[str, MedicationMention] = {}
+    for m, cue in mentioned:
+        if cue is None:
+            recommended.append(m)
+        elif m.generic not in warned:
+            warned[m.generic] = m
+            findings.append(_Finding("note", "warning_context", m.start, m.end,
+                                     f"{_name(m)} is mentioned as a warning ('{cue.text}'), not recommended: not checked as a recommendation"))
+    unchecked = facts.unchecked
+    findings += _findings(k, answer, facts, mentioned, memo)
+    findings.sort(key=lambda f: (-WEIGHT[f.severity], f.start))
     evidence = tuple(Evidence("answer", f.start, f.end, answer[f.start:f.end], f.rule, f.detail) for f in findings)
     # The patient's medications that match no formulary drug: not checked; said, never dropped silently.
     evidence += tuple(Evidence("answer", 0, 0, "", "unchecked_medication",
@@ -373,7 +571,9 @@ def conclude(k: Knowledge, answer: str, facts: PatientFacts, mentioned: list[Men
         if not recommended:
             summary = f"Medications mentioned only as warnings ({names}); nothing recommended to check"
         else:
-            summary = "No dose, interaction, allergy or patient-specific problem found for " + ", ".join(_name(m) for m in first.values())
+            first = {m.generic: m for m in reversed(recommended)}
+            summary = "No dose, interaction, allergy or patient-specific problem found for " + ", ".join(
+                _name(m) for m in sorted(first.values(), key=lambda m: m.start))
         return Signal(NAME, "ok", summary + unchecked_note, k.source, 1.0, evidence)
     worst = problems[0]
     level = worst_level(_LEVEL[f.severity] for f in problems)

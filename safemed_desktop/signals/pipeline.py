@@ -77,9 +77,24 @@ def assess_one(name: str, ctx: SignalContext, **kwargs) -> Signal:
 
 
 def assess_question(question: str, patient: PatientContext | None = None) -> list[Signal]:
-    """The question-only signals (``QUESTION_SIGNALS``), run before the model."""
+    """The question-only signals (``QUESTION_SIGNALS``), run before the model, then question screening:
+    when the question proposes a drug, dose or combination for this patient ("What dose of ibuprofen for
+    this patient?" with eGFR 25 on warfarin), a ``medication_safety`` signal whose evidence targets the
+    question (``medication_safety.screen_question``), shown whatever the model answers. The guard treats it
+    like any medication_safety signal (it can collapse an answer, never block a question); ``assess_all``
+    recomputes medication_safety on the answer (which lists the question's findings as evidence too)."""
     ctx = SignalContext(question=question, patient=patient)
-    return [assess_one(name, ctx) for name in QUESTION_SIGNALS]
+    out = [assess_one(name, ctx) for name in QUESTION_SIGNALS]
+    try:
+        from .medication_safety import screen_question
+
+        med = screen_question(question, patient)
+    except Exception as exc:  # noqa: BLE001  (logged and reported in the signal)
+        log.error("question screening failed: %s", exc, exc_info=True)
+        med = _failure("medication_safety", "failed", exc)
+    if med is not None:
+        out.append(med)
+    return out
 
 
 def assess_all(
@@ -128,4 +143,13 @@ def pack_versions() -> dict[str, str]:
         except SafeMedError as exc:  # the adversarial signal reports it too; record what we know
             log.error("adversarial classifier unreadable: %s", exc)
             out["adversarial_classifier"] = "unreadable"
+    gate = PACK_DIR / "adversarial_gate.npz"
+    if gate.is_file():
+        from .gate import load_gate
+
+        try:
+            out["adversarial_gate"] = load_gate(gate).version
+        except SafeMedError as exc:
+            log.error("adversarial gate unreadable: %s", exc)
+            out["adversarial_gate"] = "unreadable"
     return out

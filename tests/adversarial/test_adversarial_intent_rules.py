@@ -116,13 +116,13 @@ UNSEEN_HARMFUL = [
 @pytest.mark.model
 @pytest.mark.parametrize("question", UNSEEN_BENIGN)
 def test_combined_signal_unseen_benign_requests_are_ok(embedder, question):
-    sig = adversarial.assess(SignalContext(question=question), embed_model_path=embedder.model_path)
+    sig = adversarial.assess(SignalContext(question=question), embed_model_path=embedder.model_path, cascade=False)
     assert sig.level == "ok" and sig.score is not None and sig.evidence == ()
 
 
 @pytest.mark.model
 @pytest.mark.parametrize("question", UNSEEN_HARMFUL)
 def test_combined_signal_unseen_harmful_questions_alert(embedder, question):
-    sig = adversarial.assess(SignalContext(question=question), embed_model_path=embedder.model_path)
+    sig = adversarial.assess(SignalContext(question=question), embed_model_path=embedder.model_path, cascade=False)
     assert sig.level == "alert" and sig.score is not None
     assert sig.evidence and all(question[e.start : e.end] == e.text for e in sig.evidence)

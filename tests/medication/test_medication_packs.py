@@ -27,8 +27,8 @@ def packs() -> tuple[dict, dict, dict]:
 
 def test_shipped_packs_validate_and_are_big_enough():
     k = load_knowledge()
-    assert k.version == "2026.11.0"
-    assert k.source == "formulary@2026.11.0"
+    assert k.version == "2026.12.0"
+    assert k.source == "formulary@2026.12.0"
     assert len(k.drugs) >= 150
     assert len(k.interactions) >= 100
     assert {a.id for a in k.allergy_classes} >= {"penicillins", "cephalosporins", "carbapenems", "sulfonamide-antibiotics",
@@ -90,13 +90,19 @@ def test_key_clinical_facts():
 
 
 def test_generator_reproduces_the_shipped_json():
+    """The shipped packs are the generator's 2026.11.0 packs with the 2026.12.0 update applied."""
     spec = importlib.util.spec_from_file_location("gen_medication_packs", ROOT / "tools" / "gen_medication_packs.py")
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
+    up_spec = importlib.util.spec_from_file_location("pack_update", ROOT / "bench" / "data" / "pack_update_2026_12.py")
+    update = importlib.util.module_from_spec(up_spec)
+    up_spec.loader.exec_module(update)
     f = gen.build_formulary()
+    i, a = gen.build_interactions(f), gen.build_allergy(f)
+    update.apply(f, i, a)
     assert f == raw("formulary")
-    assert gen.build_interactions(f) == raw("interactions")
-    assert gen.build_allergy(f) == raw("allergy_classes")
+    assert i == raw("interactions")
+    assert a == raw("allergy_classes")
 
 
 # --- broken variants ---------------------------------------------------------------------------------
@@ -159,7 +165,7 @@ def test_bad_version_fails(packs):
 
 def test_version_mismatch_fails(packs):
     def mutate(f, i, a):
-        a["version"] = "2026.12.0"
+        a["version"] = "2027.1.0"
     assert "disagree on version" in broken(packs, mutate)
 
 
@@ -189,3 +195,34 @@ def test_class_terms_are_validated(packs):
 def test_high_alert_flag_is_validated(packs):
     assert "high_alert" in broken(packs, lambda f, i, a: drug(f, "amlodipine").pop("high_alert"))
     assert "'ismp_class'" in broken(packs, lambda f, i, a: drug(f, "warfarin").pop("ismp_class"))
+
+
+def test_2026_12_fields_are_validated(packs):
+    def bad_product(f, i, a):
+        f["products"][0]["per_unit"] = {"ibuprofen": {"value": 200, "unit": "mg"}}  # not an ingredient of acetaminophen
+    assert "is not an ingredient" in broken(packs, bad_product)
+
+    def bad_class(f, i, a):
+        f["duplicate_therapy"][0]["classes"] = ["no such class"]
+    assert "unknown drug class" in broken(packs, bad_class)
+
+    def bad_source(f, i, a):
+        drug(f, "zolpidem")["geriatric"][0]["source"] = "acog-eclampsia-2020"  # not among zolpidem's sources
+    assert "not one of the drug's sources" in broken(packs, bad_source)
+
+    def bad_unit(f, i, a):
+        drug(f, "cholecalciferol")["adult"]["max_daily"]["unit"] = "IU"
+    assert "unit 'IU' is not one of" in broken(packs, bad_unit)
+
+
+def test_2026_12_limits_are_loaded():
+    k = load_knowledge()
+    assert k.drugs["digoxin"].geriatric[0].max_daily.value == 0.125
+    assert dict(k.drugs["epinephrine"].max_single_by_route)["im"].value == 0.5
+    assert k.drugs["alendronate"].schedule == "weekly" and k.drugs["alendronate"].daily_regimen_max.value == 10
+    assert {p.generic for p in k.products} >= {"acetaminophen", "ibuprofen", "acetaminophen-codeine"}
+    assert k.taper_required and k.duplicate_therapy
+    for g, d in k.drugs.items():
+        for lim in (*d.geriatric, d.hepatic, d.low_weight, d.loading):
+            if lim is not None:
+                assert lim.source in d.source, g

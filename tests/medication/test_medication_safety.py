@@ -14,7 +14,7 @@ def run(answer: str, **patient):
                         patient=PatientContext(**patient) if patient else None)
     sig = assess(ctx)
     assert sig.name == "medication_safety"
-    assert sig.source == "formulary@2026.11.0"
+    assert sig.source == "formulary@2026.12.0"
     for e in sig.evidence:
         assert e.target == "answer" and answer[e.start:e.end] == e.text and e.rule and e.detail
     return sig
@@ -34,7 +34,8 @@ def test_no_drug_is_not_assessed():
 def test_adult_max_daily_dose():
     bad = run("Take acetaminophen 1000 mg every 4 hours for the fever.")
     assert bad.level == "alert" and "max_daily_dose" in rules(bad)
-    assert bad.summary.startswith("Daily dose of acetaminophen 6 g exceeds the 4 g adult maximum")
+    assert bad.summary == ("Daily dose of acetaminophen: 1,000 mg every 4 hours = 6,000 mg/day > 4,000 mg/day adult maximum "
+                           "(FDA label)")
     assert bad.score == pytest.approx(0.2)
     ev = next(e for e in bad.evidence if e.rule == "max_daily_dose")
     assert ev.text == "1000 mg every 4 hours"

@@ -97,8 +97,9 @@ def test_not_assessed_because_fills_the_rest_in_order():
 
 def test_pack_versions_lists_every_installed_pack():
     versions = pipeline.pack_versions()
-    assert set(versions) - {"adversarial_classifier"} == {p.stem for p in PACK_DIR.glob("*.json")}
+    assert set(versions) - {"adversarial_classifier", "adversarial_gate"} == {p.stem for p in PACK_DIR.glob("*.json")}
     assert ("adversarial_classifier" in versions) == (PACK_DIR / "adversarial_classifier.npz").is_file()
+    assert ("adversarial_gate" in versions) == (PACK_DIR / "adversarial_gate.npz").is_file()
     assert {"guidelines", "confidence_thresholds"} <= set(versions)
     assert all(v.count(".") == 2 for v in versions.values())
 
