@@ -36,6 +36,8 @@ $(STAMP): $(VENV)/.llama-$(LLAMA_VERSION) pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
+	@if [ "$$(uname)" = Linux ] && [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ] && [ -z "$$QT_QPA_PLATFORM" ]; then \
+	  echo "make run: no display (DISPLAY and WAYLAND_DISPLAY are unset); start it from a desktop session, or use the CLI: $(BIN)/safemed --help"; exit 1; fi
 	$(BIN)/safemed-desktop
 
 test: $(STAMP)

@@ -53,6 +53,9 @@ EXE_SUFFIX = ".exe" if sys.platform == "win32" else ""
 CLI = "safemed" + EXE_SUFFIX
 GUI = "safemed-desktop" + EXE_SUFFIX
 PASSPHRASE = "smoke-test passphrase 7f3a"
+# who acts (issue 10): `store init` creates the site administrator "admin"; it adds the reviewer who asks and scores
+AS_ADMIN = {"SAFEMED_PROFILE": "admin", "SAFEMED_PROFILE_PIN": "smoke-admin-pin"}
+AS_REVIEWER = {"SAFEMED_PROFILE": "Smoke Tester", "SAFEMED_PROFILE_PIN": "smoke-reviewer-pin"}
 SITE_ID = "smoke-test-site"
 RUBRIC_KEYS = ("medical_correctness", "reasoning_structure", "information_sufficiency", "terminology_language",
                "clinical_utility", "medication_safety", "guideline_consistency", "ethics_safety")
@@ -504,14 +507,16 @@ def run_all(r: Runner, *, version: str, only: str | None = None) -> None:
                 "ask_seconds": secs}
 
     def store_init():
-        ok(r.run(cli, ["store", "init"], SAFEMED_PASSPHRASE=PASSPHRASE), "store init")
+        ok(r.run(cli, ["store", "init"], SAFEMED_PASSPHRASE=PASSPHRASE, **AS_ADMIN), "store init")
         proc = ok(r.run(cli, ["store", "add-profile", "Smoke Tester", "--role", "reviewer"],
-                        SAFEMED_PASSPHRASE=PASSPHRASE), "store add-profile")
+                        SAFEMED_PASSPHRASE=PASSPHRASE, SAFEMED_NEW_PROFILE_PIN=AS_REVIEWER["SAFEMED_PROFILE_PIN"],
+                        **AS_ADMIN), "store add-profile")
         return f"created; profile {proc.stdout.strip()[:40]}"
 
     def ask_stored():
         state["ask_missing"] = True
-        proc = r.run(cli, ["ask", "--json", "--max-tokens", "32", question], SAFEMED_PASSPHRASE=PASSPHRASE)
+        proc = r.run(cli, ["ask", "--json", "--max-tokens", "32", question], SAFEMED_PASSPHRASE=PASSPHRASE,
+                     **AS_REVIEWER)
         state["ask_missing"] = False
         out = json_out(proc, "ask (stored)")
         if not out.get("stored"):
@@ -527,24 +532,25 @@ def run_all(r: Runner, *, version: str, only: str | None = None) -> None:
         args = ["feedback", state["answer_id"], "--comment", "smoke test", "--flag", "unsafe"]
         for key in RUBRIC_KEYS:
             args += ["--score", f"{key}=3"]
-        ok(r.run(cli, args, SAFEMED_PASSPHRASE=PASSPHRASE), "feedback")
+        ok(r.run(cli, args, SAFEMED_PASSPHRASE=PASSPHRASE, **AS_REVIEWER), "feedback")
         return "recorded"
 
     def export():
         out_file = r.work / "export.json"
-        ok(r.run(cli, ["export", "--output", str(out_file)], SAFEMED_PASSPHRASE=PASSPHRASE), "export")
+        ok(r.run(cli, ["export", "--output", str(out_file)], SAFEMED_PASSPHRASE=PASSPHRASE, **AS_REVIEWER), "export")
         if not out_file.is_file() or out_file.stat().st_size == 0:
             raise SmokeFailure("export wrote nothing")
         return f"{out_file.stat().st_size} bytes"
 
     def passphrase_and_rekey():
         new = PASSPHRASE + " rotated"
-        ok(r.run(cli, ["store", "change-passphrase"], SAFEMED_PASSPHRASE=PASSPHRASE, SAFEMED_NEW_PASSPHRASE=new),
+        ok(r.run(cli, ["store", "change-passphrase"], SAFEMED_PASSPHRASE=PASSPHRASE, SAFEMED_NEW_PASSPHRASE=new,
+                 **AS_ADMIN),
            "store change-passphrase")
         old = r.run(cli, ["store", "unlock-check"], SAFEMED_PASSPHRASE=PASSPHRASE)
         if old.returncode == 0:
             raise SmokeFailure("the old passphrase still unlocks the store after change-passphrase")
-        ok(r.run(cli, ["store", "rekey"], SAFEMED_PASSPHRASE=new), "store rekey")
+        ok(r.run(cli, ["store", "rekey"], SAFEMED_PASSPHRASE=new, **AS_ADMIN), "store rekey")
         state["passphrase"] = new
         return "old passphrase refused, rekeyed"
 

@@ -116,6 +116,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("guard", dict(DEFAULT_GUARD), _guard, "per-signal guard policy: warn or block", site_only=True),
     Setting("fhir_stale_days", 90, _int_range(1, 3650),
             "FHIR import: an observation older than this many days is flagged as stale", site_only=True),
+    Setting("export_patient_context", False, _bool,
+            "training-data export: keep the patient context in exported examples (off: removed)", site_only=True),
 )
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -179,6 +181,10 @@ class Config:
     @property
     def fhir_stale_days(self) -> int:
         return self.values["fhir_stale_days"]
+
+    @property
+    def export_patient_context(self) -> bool:
+        return self.values["export_patient_context"]
 
     def with_overrides(self, overrides: dict[str, Any], source: str = "override") -> "Config":
         values = dict(self.values)

@@ -101,6 +101,14 @@ class IntegrityError(StoreError):
     """A record, ciphertext or audit link failed verification (tampering or corruption)."""
 
 
+class AuthenticationError(StoreError):
+    """No profile is signed in, the profile is unknown, or its PIN / passphrase is wrong."""
+
+
+class PermissionDeniedError(SafeMedError):
+    """The signed-in profile's role does not allow the action (reviewer-only, admin-only, acting as another)."""
+
+
 class SchemaTooNewError(StoreError):
     """The database was written by a newer SafeMed than this one."""
 

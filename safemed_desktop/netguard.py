@@ -181,6 +181,8 @@ def _write_log(record: dict) -> None:
 
 
 def _hook(event: str, args: tuple) -> None:
+    if _WATCHED is None:  # interpreter shutdown: this module's globals are already cleared
+        return
     if event not in _WATCHED or _state.mode == "off":
         return
     if getattr(_in_hook, "active", False):

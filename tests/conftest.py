@@ -15,6 +15,10 @@ import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
 
+# The profile every CLI test acts as (``safemed_home``): the site administrator `safemed store init` creates.
+TEST_PROFILE = "admin"
+TEST_PROFILE_PIN = "test-pin-2468"
+
 # Fixture whose use (directly or through other fixtures) means the test needs the real demo model.
 MODEL_FIXTURE = "demo_model_path"
 
@@ -29,6 +33,7 @@ MODEL_TESTS = frozenset({
     "models/test_models_registry.py::test_missing_unknown_and_not_imported",
     "models/test_models_registry.py::test_verify_statuses_are_the_enum",
     "gui/test_gui_flow.py",  # every window resolves the demo model (FakeEngine only replaces generation)
+    "gui/test_gui_conversations.py",  # the same: windows resolve the demo model file
 })
 
 
@@ -76,6 +81,9 @@ def safemed_home(tmp_path, monkeypatch) -> Path:
     for var in safemed_env_variables() - {"SAFEMED_HOME"}:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("SAFEMED_HOME", str(home))
+    # the profile CLI commands act as: `store init` creates the site administrator "admin" with this PIN
+    monkeypatch.setenv("SAFEMED_PROFILE", TEST_PROFILE)
+    monkeypatch.setenv("SAFEMED_PROFILE_PIN", TEST_PROFILE_PIN)
     return home
 
 

@@ -1,4 +1,10 @@
-"""Helpers shared by the CLI command modules: the config with CLI flags, the passphrase, the unlocked store."""
+"""Helpers shared by the CLI command modules: the config with CLI flags, the passphrase, the profile that acts,
+the unlocked store.
+
+Every command that reads or writes clinical records acts as one profile: the one named by ``--as`` (see
+``add_as_argument``) or ``SAFEMED_PROFILE`` (display name or id), authenticated by ``SAFEMED_PROFILE_PIN``
+or a prompt. The store enforces what that profile's role may do.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,40 @@ MAX_TEXT_INPUT_BYTES = 1024 * 1024
 
 PASSPHRASE_ENV = "SAFEMED_PASSPHRASE"
 NEW_PASSPHRASE_ENV = "SAFEMED_NEW_PASSPHRASE"
+PROFILE_ENV = "SAFEMED_PROFILE"
+PIN_ENV = "SAFEMED_PROFILE_PIN"
+NEW_PIN_ENV = "SAFEMED_NEW_PROFILE_PIN"
+
+
+def add_as_argument(parser) -> None:
+    """``--as NAME|ID``: the profile the command acts as (default: ``SAFEMED_PROFILE``)."""
+    parser.add_argument("--as", dest="as_profile", metavar="PROFILE",
+                        help=f"act as this profile (display name or id; default ${PROFILE_ENV}); its PIN from "
+                             f"${PIN_ENV} or a prompt")
+
+
+def profile_name(who: str | None = None) -> str:
+    """The profile to act as: ``who`` (``--as``), else ``SAFEMED_PROFILE``; InputError when neither is set."""
+    name = who or os.environ.get(PROFILE_ENV)
+    if not name or not name.strip():
+        raise InputError(f"name the profile to act as: --as NAME or {PROFILE_ENV}")
+    return name.strip()
+
+
+def read_pin(prompt: str = "Profile PIN: ", *, env: str = PIN_ENV, confirm: bool = False) -> str:
+    """A profile PIN or passphrase from ``env`` if set, else a getpass prompt (twice when ``confirm``)."""
+    value = os.environ.get(env)
+    if value:
+        return value
+    try:
+        first = getpass.getpass(prompt)
+        if confirm and getpass.getpass("Repeat: ") != first:
+            raise InputError("the two PINs differ; nothing was changed")
+    except EOFError:
+        raise InputError(f"no profile PIN given (set {env} or run in a terminal)") from None
+    if not first:
+        raise InputError("the profile PIN is empty")
+    return first
 
 
 def load_cli_config(**overrides: Any) -> Config:
@@ -46,12 +86,17 @@ def read_passphrase(prompt: str = "Store passphrase: ", *, env: str = PASSPHRASE
 
 
 @contextmanager
-def unlocked_store(service: SafeMedService | None = None) -> Iterator[Any]:
-    """The configured store, unlocked with the passphrase (env or prompt); closed on exit."""
+def unlocked_store(service: SafeMedService | None = None, *, who: str | None = None,
+                   sign_in: bool = True) -> Iterator[Any]:
+    """The configured store, unlocked with the passphrase (env or prompt) and, with ``sign_in``, signed in as
+    the profile ``who`` (``--as``) or ``SAFEMED_PROFILE`` with its PIN (env or prompt); closed on exit."""
     service = service or cli_service()
+    name = profile_name(who) if sign_in else None
     store = service.open_store()
     try:
         service.unlock_store(read_passphrase(), store)
+        if name is not None:
+            service.authenticate(store, name, read_pin(f"PIN for profile {name}: "))
         yield store
     finally:
         store.close()

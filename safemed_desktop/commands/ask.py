@@ -9,7 +9,7 @@ import sys
 from ..errors import GenerationCancelled, InputError, SafeMedError
 from ..records import AnswerRecord, PatientContext, TokenEvent
 from ..service import SafeMedService
-from ._common import cli_service, read_clinical_text, unlocked_store, warn_visible_argument
+from ._common import add_as_argument, cli_service, read_clinical_text, unlocked_store, warn_visible_argument
 
 
 def register(sub) -> None:
@@ -24,6 +24,11 @@ def register(sub) -> None:
     p.add_argument("--temperature", type=float, metavar="T", help="sampling temperature")
     p.add_argument("--json", action="store_true", help="print one JSON record instead of streaming text")
     p.add_argument("--no-store", action="store_true", help="do not save the answer in the encrypted store")
+    p.add_argument("--conversation", metavar="ID",
+                   help="continue the stored conversation ID ('new' starts one): the model reads its earlier turns, "
+                        "its patient context is used unless --patient is given, and the answer is stored as its next"
+                        " turn (the conversation id is printed)")
+    add_as_argument(p)
     p.set_defaults(func=run)
 
 
@@ -45,8 +50,12 @@ def run(args) -> int:
     if args.max_tokens is not None and args.max_tokens < 1:
         raise InputError("--max-tokens must be at least 1")
     question = question_from_args(args)
+    if args.conversation is not None and args.no_store:
+        raise InputError("--conversation stores the answer as the conversation's next turn; drop --no-store")
     service = cli_service(model=args.model)
     patient = PatientContext()
+    if args.conversation is not None:
+        return _run_in_conversation(args, service, question)
     if args.patient:  # the app's JSON or FHIR R4; what the import could not use is said before the answer
         imported = service.read_patient_file(args.patient)
         patient = imported.context
@@ -74,7 +83,7 @@ def run(args) -> int:
     if record is None:
         raise SafeMedError("the question produced no answer record")
 
-    stored_note, provenance = (None, None) if args.no_store else _store(service, record)
+    stored_note, provenance = (None, None) if args.no_store else _store(service, record, args.as_profile)
 
     if args.json:
         out = record.to_dict()
@@ -92,7 +101,55 @@ def run(args) -> int:
     return 0
 
 
-def _store(service: SafeMedService, record: AnswerRecord) -> tuple[str, dict | None]:
+def _run_in_conversation(args, service: SafeMedService, question: str) -> int:
+    """``ask --conversation ID``: read the conversation, ask with its earlier turns, store the next turn."""
+    from ..service import Conversation
+
+    with unlocked_store(service, who=args.as_profile) as store:
+        conv = (Conversation(id=None, title="", created_at=0.0, clinician_id=None, turns=())  # type: ignore[arg-type]
+                if args.conversation == "new" else service.open_conversation(store, args.conversation))
+        patient = conv.patient
+        if args.patient:
+            imported = service.read_patient_file(args.patient)
+            patient = imported.context
+            for note in imported.notes:
+                print(f"[patient file: {note}]", file=sys.stderr)
+        loaded = service.load_model()
+        if not args.json and loaded.identity.demo:
+            print("[DEMO MODEL: not clinically validated]", file=sys.stderr)
+        dropped: list[int] = []
+        record: AnswerRecord | None = None
+        try:
+            for item in service.ask(question, patient, max_tokens=args.max_tokens, temperature=args.temperature,
+                                    history=conv.history(), on_screened=lambda _s, n: dropped.append(n)):
+                if isinstance(item, TokenEvent):
+                    if not args.json:
+                        sys.stdout.write(item.text)
+                        sys.stdout.flush()
+                else:
+                    record = item
+        except KeyboardInterrupt:
+            service.cancel()
+            raise GenerationCancelled("generation stopped by the user") from None
+        if record is None:
+            raise SafeMedError("the question produced no answer record")
+        cid, provenance = service.record_turn(store, conv.id, record)
+    n_dropped = dropped[0] if dropped else 0
+    if args.json:
+        out = record.to_dict()
+        out.update(stored=True, provenance=provenance, conversation={"id": cid, "turn": len(conv.turns) + 1,
+                                                                     "earlier_turns_left_out": n_dropped})
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        _print_text(record)
+        if n_dropped:
+            print(f"[note: the {n_dropped} oldest turn(s) were left out of what the model read, to fit its context]",
+                  file=sys.stderr)
+        print(f"[stored as turn {len(conv.turns) + 1} of conversation {cid}]", file=sys.stderr)
+    return 0
+
+
+def _store(service: SafeMedService, record: AnswerRecord, who: str | None = None) -> tuple[str, dict | None]:
     """Record the answer when the store exists and can be unlocked; say why not otherwise.
 
     The answer has been printed (or is about to be) whatever happens here: a store that cannot
@@ -103,7 +160,7 @@ def _store(service: SafeMedService, record: AnswerRecord) -> tuple[str, dict | N
     if not os.environ.get("SAFEMED_PASSPHRASE") and not sys.stdin.isatty():
         return "[not stored: the store is locked; set SAFEMED_PASSPHRASE or run interactively]", None
     try:
-        with unlocked_store(service) as store:
+        with unlocked_store(service, who=who) as store:
             provenance = service.record_answer(store, record)
     except SafeMedError as exc:
         return f"[not stored: {exc}]", None

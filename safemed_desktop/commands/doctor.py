@@ -2,7 +2,9 @@
 
 Reports the llama.cpp build and GPU support, devices, the offload plan (layers and why) for
 the configured model and context size, the model's hash status, config file locations and
-data paths. Exit 0 when the configured model is usable, 2 when it is not (report still printed).
+data paths, and whether the desktop window can start (the Qt xcb platform plugin's system libraries,
+naming the missing ones and their packages). Exit 0 when the configured model is usable, 2 when it is not
+(report still printed); a missing window library makes "healthy: no" but keeps exit 0 (the CLI works).
 """
 
 from __future__ import annotations
@@ -52,5 +54,13 @@ def run(args) -> int:
     print(f"user config      {c['user_file']}{'' if c['user_file_exists'] else ' (absent)'}")
     for name, path in report["paths"].items():
         print(f"{name:<16} {path}")
-    print("healthy: yes" if usable else "healthy: no - the configured model cannot be used")
+    desk = report.get("desktop") or {}
+    print(f"desktop window   Qt {desk.get('platform', 'xcb')} plugin: {desk.get('status', 'not_checked')}"
+          + (f" - {desk['message']}" if desk.get("message") else ""))
+    if not usable:
+        print("healthy: no - the configured model cannot be used")
+    elif desk.get("status") == "missing_libraries":
+        print("healthy: no - the desktop window cannot start (the command line works); install the libraries above")
+    else:
+        print("healthy: yes")
     return 0 if usable else 2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..records import FeedbackDraft
-from ._common import cli_service, read_clinical_text, unlocked_store, warn_visible_argument
+from ._common import add_as_argument, cli_service, read_clinical_text, unlocked_store, warn_visible_argument
 
 _SCORE = re.compile(r"^([a-z_]+)=(\d+)$")
 _STEP = re.compile(r"^(\d+):([a-z_]+)=(\d+)$")
@@ -38,7 +38,8 @@ def register(sub) -> None:
                                      " the command runs: prefer --comment-file)")
     p.add_argument("--comment-file", metavar="FILE|-", help="read the comment from FILE, or '-' for standard input")
     p.add_argument("--edit-file", type=Path, help="a file holding an edited answer text (a new version)")
-    p.add_argument("--clinician", help="clinician profile id (default: the only profile)")
+    p.add_argument("--clinician", help="clinician profile id: must be the profile acting (--as); kept for scripts")
+    add_as_argument(p)
     p.add_argument("--rubric", default="safemed-cts@1", help="rubric reference (default safemed-cts@1)")
     p.set_defaults(func=run_feedback)
 
@@ -78,13 +79,8 @@ def run_feedback(args) -> int:
     draft = draft_from_args(args)
     if draft.is_empty():
         raise InputError("nothing to record: give --score, --flag, --comment-file or --edit-file")
-    with unlocked_store(service) as store:
-        clinician = args.clinician
-        if clinician is None:
-            profiles = store.list_profiles()
-            if len(profiles) != 1:
-                raise InputError(f"--clinician is required ({len(profiles)} profiles in the store)")
-            clinician = profiles[0]["id"]
+    with unlocked_store(service, who=args.as_profile) as store:
+        clinician = args.clinician or store.profile["id"]  # the store refuses any other than the signed-in one
         done = service.submit_feedback(store, clinician, draft, rubric)
     if done.feedback_id is not None:
         print(f"feedback {done.feedback_id}")

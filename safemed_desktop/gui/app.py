@@ -40,6 +40,19 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_selftest(timeout_s=args.timeout)
 
+    if sys.platform.startswith("linux") and os.environ.get("QT_QPA_PLATFORM", "xcb") == "xcb" \
+            and not os.environ.get("WAYLAND_DISPLAY"):
+        if not os.environ.get("DISPLAY"):
+            print("safemed-desktop: no display (DISPLAY is unset): start it from a desktop session, or use the "
+                  "command line (safemed --help)", file=sys.stderr)
+            return 2
+        from ..service.qt_platform import check_qt_platform
+
+        qt = check_qt_platform()  # Qt aborts the process when its platform plugin cannot load: say why first
+        if qt["status"] == "missing_libraries":
+            print(f"safemed-desktop: error: {qt['message']}", file=sys.stderr)
+            return 2
+
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 

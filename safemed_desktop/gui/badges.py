@@ -6,23 +6,9 @@ from PySide6.QtCore import QSize, Signal as QtSignal
 from PySide6.QtWidgets import QPushButton, QWidget
 
 from ..records.signal import Signal
+from ..service import LEVEL_TEXT, SIGNAL_TITLES, signal_title  # the clinician-facing names, one place
 from .flow_layout import FlowLayout
 from .theme import icon
-
-SIGNAL_TITLES = {
-    "confidence": "Confidence",
-    "medication_safety": "Medication safety",
-    "adversarial_input": "Adversarial input",
-    "red_flags": "Red flags",
-    "scope": "Scope",
-    "guideline_consistency": "Guidelines",
-    "reasoning_consistency": "Reasoning consistency",
-}
-LEVEL_TEXT = {"ok": "OK", "caution": "Caution", "alert": "ALERT", "not_assessed": "Not assessed"}
-
-
-def signal_title(name: str) -> str:
-    return SIGNAL_TITLES.get(name, name.replace("_", " ").capitalize())
 
 
 def badge_text(sig: Signal) -> str:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDia
 
 from ..records import FeedbackDraft
 from .diff_view import diff_html
+from .flow_layout import FlowLayout
 
 DEFAULT_FLAGS = {
     "unsafe": "Following the answer as written could plausibly harm a patient.",
@@ -80,29 +81,43 @@ class FeedbackPanel(QWidget):
         outer.addWidget(self.header)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # wrap, never clip sideways
         self.body = QWidget()
         self.body_layout = QVBoxLayout(self.body)
         scroll.setWidget(self.body)
         outer.addWidget(scroll, 1)
 
-        self.criteria_box = QGroupBox("Rubric scores (1 = unacceptable, 5 = exemplary)")
-        self.criteria_layout = QVBoxLayout(self.criteria_box)
+        self.criteria_box = QGroupBox("Rubric scores")  # a group box title never wraps: keep it short
+        cbl = QVBoxLayout(self.criteria_box)
+        legend = QLabel("1 = unacceptable, 5 = exemplary.")
+        legend.setWordWrap(True)
+        cbl.addWidget(legend)
+        self.criteria_layout = QVBoxLayout()
+        cbl.addLayout(self.criteria_layout)
         self.body_layout.addWidget(self.criteria_box)
 
-        self.step_box = QGroupBox("Per-step scores (optional)")
+        self.step_box = QGroupBox("Per-step scores")
         sl = QVBoxLayout(self.step_box)
-        row = QHBoxLayout()
+        row = QVBoxLayout()  # label above the picker: fits a narrow panel
         step_label = QLabel("Reasoning s&tep:")
         self.step_picker = QComboBox()
         self.step_picker.setAccessibleName("Reasoning step to score")
         step_label.setBuddy(self.step_picker)
         self.step_picker.currentIndexChanged.connect(self._picker_changed)
         row.addWidget(step_label)
-        row.addWidget(self.step_picker, 1)
+        row.addWidget(self.step_picker)
+        self.step_picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.step_picker.setMinimumContentsLength(8)
         sl.addLayout(row)
+        self.step_note = QLabel("")
+        self.step_note.setWordWrap(True)
+        self.step_note.setAccessibleName("Why per-step scoring is off")
+        self.step_note.hide()
         self.step_form = QFormLayout()
+        self.step_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
         sl.addLayout(self.step_form)
         self.body_layout.addWidget(self.step_box)
+        self.body_layout.addWidget(self.step_note)  # outside the box: readable while the box is off
 
         self.flags_box = QGroupBox("Flags")
         self.flags_layout = QVBoxLayout(self.flags_box)
@@ -154,12 +169,13 @@ class FeedbackPanel(QWidget):
             bl = QVBoxLayout(box)
             bl.setContentsMargins(0, 4, 0, 4)
             title = QLabel(f"<b>{html.escape(crit.title)}</b>")
+            title.setWordWrap(True)
             title.setToolTip(crit.description)
             bl.addWidget(title)
             desc = QLabel(crit.description)
             desc.setWordWrap(True)
             bl.addWidget(desc)
-            row = QHBoxLayout()
+            row = FlowLayout()  # the score buttons wrap in a narrow panel instead of clipping
             group = QButtonGroup(box)
             for n in sorted(crit.anchors):
                 rb = QRadioButton(str(n))
@@ -168,7 +184,6 @@ class FeedbackPanel(QWidget):
                 rb.setAccessibleDescription(crit.anchors[n])
                 group.addButton(rb, n)
                 row.addWidget(rb)
-            row.addStretch(1)
             bl.addLayout(row)
             anchor = QLabel("Not scored.")
             anchor.setObjectName("anchor_text")
@@ -186,6 +201,8 @@ class FeedbackPanel(QWidget):
             if not getattr(crit, "applies_to_steps", False):
                 continue
             combo = QComboBox()
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
             combo.addItem("not scored", None)
             for n in sorted(crit.anchors):
                 combo.addItem(f"{n} - {crit.anchors[n]}", n)
@@ -237,6 +254,10 @@ class FeedbackPanel(QWidget):
         self.step_picker.blockSignals(False)
         self._load_step(None)
         self.step_box.setEnabled(n_steps > 0)
+        self.step_note.setText("" if n_steps > 0 else "Per-step scoring is off: this answer shows no numbered "
+                               "reasoning steps (this model does not show its reasoning).")
+        self.step_note.setEnabled(True)
+        self.step_note.setVisible(n_steps == 0)
         self.header.setText(f"Feedback on answer {answer_id[:8]}")
         self.status.setText("")
         self.setEnabled(True)
@@ -304,6 +325,28 @@ class FeedbackPanel(QWidget):
             comment=self.comment.toPlainText().strip(),
             edited_text=self.edited_text,
         )
+
+    def clear(self) -> None:
+        """Nothing of any answer or draft (a lock, a profile switch): scores, flags, comment and edit emptied."""
+        self.set_answer("", "", 0)
+        self.answer_id = None
+        self.header.setText("No answer selected.")
+        self.step_note.hide()
+        self.setEnabled(False)
+
+    def restore(self, draft: FeedbackDraft, model_text: str, n_steps: int) -> None:
+        """Put a kept draft back (the same clinician unlocked again): scores, steps, flags, comment, edit."""
+        self.set_answer(draft.answer_id, model_text, n_steps)
+        for key, value in draft.scores.items():
+            if key in self.groups and self.groups[key].button(value) is not None:
+                self.set_score(key, value)
+        self.step_scores = {step - 1: dict(v) for step, v in draft.step_scores.items()}
+        for key in draft.flags:
+            if key in self.flag_boxes:
+                self.flag_boxes[key].setChecked(True)
+        self.comment.setPlainText(draft.comment)
+        if draft.edited_text is not None:
+            self.set_edited_text(draft.edited_text)
 
     def set_score(self, key: str, value: int) -> None:
         self.groups[key].button(value).setChecked(True)

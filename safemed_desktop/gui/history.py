@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, QTimer, Signal as QtSignal
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from ..service import finish_text
 from .badges import LEVEL_TEXT, signal_title
 
 COLUMNS = ("When", "Question", "Signals", "Audits", "Edits")
@@ -18,7 +19,7 @@ def _worst(levels: dict[str, str]) -> str:
     for lv in ("alert", "caution", "ok"):
         names = [signal_title(n) for n, l in levels.items() if l == lv]
         if names:
-            return f"{LEVEL_TEXT[lv]}: {', '.join(names)}" if lv != "ok" else "all OK"
+            return f"{LEVEL_TEXT[lv]}: {', '.join(names)}" if lv != "ok" else "signals OK"
     return "not assessed"
 
 
@@ -51,6 +52,8 @@ class HistoryPanel(QWidget):
         for col in (0, 3, 4):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(48)
+        self.table.setWordWrap(True)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(2, 140)
         self.table.verticalHeader().hide()
@@ -77,6 +80,8 @@ class HistoryPanel(QWidget):
         self.search_requested.emit(self.search.text().strip())
 
     def set_rows(self, rows: list[dict[str, Any]]) -> None:
+        r0 = self.table.currentRow()
+        keep = self.rows[r0]["id"] if 0 <= r0 < len(self.rows) else None  # the selection follows its answer
         self.rows = rows
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
@@ -86,6 +91,8 @@ class HistoryPanel(QWidget):
             else:
                 q = row["question"].replace("\n", " ")
                 status = "blocked" if row.get("blocked") else _worst(row.get("signal_levels", {}))
+                if row.get("finish_reason") in ("cancelled", "length"):
+                    status = f"{finish_text(row['finish_reason'])}; {status}"
                 cells = (time.strftime("%m-%d %H:%M", time.localtime(row["created_at"])), q, status,
                          str(row.get("n_feedback", 0)), str(row.get("n_edits", 0)))
             for c, text in enumerate(cells):
@@ -94,6 +101,8 @@ class HistoryPanel(QWidget):
                 item.setToolTip(row.get("answer_preview", "") if c == 1 else text)
                 self.table.setItem(r, c, item)
         self.count_label.setText(f"{len(rows)} answer(s)")
+        ids = [r["id"] for r in rows]
+        self.table.setCurrentCell(ids.index(keep), 1) if keep in ids else self.table.clearSelection()
 
     def _open(self) -> None:
         r = self.table.currentRow()

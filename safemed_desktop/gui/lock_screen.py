@@ -1,4 +1,5 @@
-"""Lock screen: site passphrase (or first-run store creation), then profile and role."""
+"""Lock screen: site passphrase (or first-run store creation with its site administrator), then the profile and
+its PIN (a new profile is added by a site administrator, signed in or selected with their PIN)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from .theme import icon
 
 ROLES = ("resident", "attending", "pharmacist", "nurse", "reviewer", "site_admin")
 MIN_PASSPHRASE = 8
+MIN_PIN = 4
 
 
 class LockScreen(QWidget):
@@ -62,6 +64,19 @@ class LockScreen(QWidget):
         self.pass2_label.setBuddy(self.passphrase2)
         form.addRow(self.pass_label, self.passphrase)
         form.addRow(self.pass2_label, self.passphrase2)
+        # first run: the site administrator the store is created with
+        self.admin_name = QLineEdit("admin")
+        self.admin_name.setAccessibleName("Site administrator's profile name")
+        self.admin_pin = QLineEdit()
+        self.admin_pin.setEchoMode(QLineEdit.EchoMode.Password)
+        self.admin_pin.setAccessibleName("Site administrator's PIN")
+        self.admin_name_label = QLabel("&Administrator name:")
+        self.admin_name_label.setBuddy(self.admin_name)
+        self.admin_pin_label = QLabel("Administrator P&IN:")
+        self.admin_pin_label.setBuddy(self.admin_pin)
+        form.addRow(self.admin_name_label, self.admin_name)
+        form.addRow(self.admin_pin_label, self.admin_pin)
+        self.admin_pin.returnPressed.connect(self._submit_passphrase)
         self.unlock_button = QPushButton("&Unlock")
         self.unlock_button.setObjectName("primary")
         self.unlock_button.setAccessibleName("Unlock the store")
@@ -81,6 +96,14 @@ class LockScreen(QWidget):
         plab.setBuddy(self.profiles)
         pl.addWidget(plab)
         pl.addWidget(self.profiles)
+        self.pin = QLineEdit()
+        self.pin.setEchoMode(QLineEdit.EchoMode.Password)
+        self.pin.setAccessibleName("PIN of the selected profile")
+        pin_label = QLabel("Its P&IN:")
+        pin_label.setBuddy(self.pin)
+        pin_row = QFormLayout()
+        pin_row.addRow(pin_label, self.pin)
+        pl.addLayout(pin_row)
         self.continue_button = QPushButton("&Continue as selected profile")
         self.continue_button.setObjectName("primary")
         self.continue_button.setAccessibleName("Continue as the selected profile")
@@ -95,8 +118,14 @@ class LockScreen(QWidget):
         nl.setBuddy(self.new_name)
         rl = QLabel("R&ole:")
         rl.setBuddy(self.new_role)
+        self.new_pin = QLineEdit()
+        self.new_pin.setEchoMode(QLineEdit.EchoMode.Password)
+        self.new_pin.setAccessibleName("New profile PIN")
+        npl = QLabel("New profile's PI&N (a site administrator adds profiles):")
+        npl.setBuddy(self.new_pin)
         nf.addRow(nl, self.new_name)
         nf.addRow(rl, self.new_role)
+        nf.addRow(npl, self.new_pin)
         self.create_profile_button = QPushButton("Create profile and c&ontinue")
         self.create_profile_button.setAccessibleName("Create a new profile and continue")
         nf.addRow(self.create_profile_button)
@@ -106,11 +135,15 @@ class LockScreen(QWidget):
         self.continue_button.clicked.connect(self._choose)
         self.create_profile_button.clicked.connect(self._create_profile)
         self.new_name.returnPressed.connect(self._create_profile)
+        self.new_pin.returnPressed.connect(self._create_profile)
+        self.pin.returnPressed.connect(self._choose)
         self.set_mode("starting")
 
     def set_mode(self, mode: str, message: str = "") -> None:
         self.mode = mode
         self.message.setText(message)
+        for w in (self.pin, self.new_pin, self.admin_pin):
+            w.clear()
         if mode == "profile":
             self.pages.setCurrentIndex(1)
             self.title.setText("Who is using SafeMed?")
@@ -120,6 +153,8 @@ class LockScreen(QWidget):
         create = mode == "create"
         self.pass2_label.setVisible(create)
         self.passphrase2.setVisible(create)
+        for w in (self.admin_name_label, self.admin_name, self.admin_pin_label, self.admin_pin):
+            w.setVisible(create)
         self.passphrase.clear()
         self.passphrase2.clear()
         self.title.setText("Create the encrypted store (first run)" if create else
@@ -146,6 +181,11 @@ class LockScreen(QWidget):
                 self.message.setText("The two passphrases differ.")
                 self.passphrase2.clear()
                 self.passphrase2.setFocus()
+                return
+            if not self.admin_name.text().strip() or len(self.admin_pin.text()) < MIN_PIN:
+                self.message.setText(f"Name the site administrator and give them a PIN of at least {MIN_PIN} "
+                                     "characters.")
+                self.admin_pin.setFocus()
                 return
             self.create_requested.emit(pp)
         elif self.mode == "unlock":

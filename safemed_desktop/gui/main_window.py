@@ -15,14 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QApplication, QGroupBox, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QScrollArea, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QPushButton, QScrollArea, QSplitter, QStackedWidget, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from ..config import Config, load_config
 from ..errors import SafeMedError, StoreLockedError
 from .answer_flow import AnswerFlow
 from .answer_view import AnswerView
 from .ask_panel import AskPanel
+from .conversation_list import ConversationList, TurnStrip
 from .feedback_panel import FeedbackPanel
 from .history import HistoryPanel
 from .lock_screen import LockScreen
@@ -31,6 +33,7 @@ from .patient_panel import PatientPanel
 from .provenance_panel import ProvenancePanel
 from .session import SessionController
 from .settings_dialog import SettingsDialog
+from .sync_dialog import SyncDialog, sync_waiting_text
 from .theme import THEMES, apply_theme, icon
 from .workers import ModelController, StoreExecutor
 
@@ -73,6 +76,7 @@ class MainWindow(QMainWindow):
     history_updated = Signal(int)
     acknowledged = Signal(str)
     error_shown = Signal(str, str)  # title, text
+    exported = Signal(str)  # path
 
     def __init__(self, config: Config | None = None, *, engine_factory: Any = None, kdf_params: Any = None,
                  idle_check_ms: int = 1000, autostart: bool = True, report_errors_to_stderr: bool = False):
@@ -91,7 +95,7 @@ class MainWindow(QMainWindow):
 
         self.setWindowTitle("SafeMed Desktop")
         self.setWindowIcon(icon("app"))
-        self.resize(1360, 860)
+        self.resize(*default_size(self))
         self.executor = StoreExecutor(self)
         self.executor.error.connect(lambda exc: self.show_error("Store error", exc))
         self.ops = StoreOps(self.executor, self)
@@ -106,6 +110,8 @@ class MainWindow(QMainWindow):
         w.loaded.connect(self._on_loaded)
         w.load_failed.connect(self._on_load_failed)
         w.token.connect(self.flow.on_token)
+        w.screened.connect(self.flow.on_screened)
+        w.provisional.connect(self.flow.on_provisional)
         w.finished.connect(self.flow.on_finished)
         w.failed.connect(self.flow.on_failed)
         self.session.unlocked.connect(self.unlocked)
@@ -155,6 +161,18 @@ class MainWindow(QMainWindow):
         wl.addWidget(self.unapproved_banner)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setObjectName("main_splitter")
+        splitter.setChildrenCollapsible(False)
+        self.main_splitter = splitter
+        left_split = QSplitter(Qt.Orientation.Vertical)
+        left_split.setObjectName("left_splitter")
+        left_split.setChildrenCollapsible(False)
+        self.left_splitter = left_split
+        self.conversation_list = ConversationList()
+        self.conversation_list.open_requested.connect(self.flow.open_conversation)
+        self.conversation_list.new_requested.connect(self.flow.new_conversation)
+        self.conversation_list.search_requested.connect(self.refresh_conversations)
+        left_split.addWidget(self.conversation_list)
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
@@ -162,21 +180,53 @@ class MainWindow(QMainWindow):
         self.ask_panel.ask_requested.connect(self.flow.ask)
         self.ask_panel.stop_requested.connect(self.flow.stop)
         ll.addWidget(self.ask_panel, 2)
-        pbox = QGroupBox("Patient context (optional)")
+        pbox = QGroupBox("Patient context")  # (for this conversation; optional: said in the panel's tooltip)
+        pbox.setToolTip("The patient context of this conversation (optional); each answer keeps a snapshot of it.")
         pl = QVBoxLayout(pbox)
+        pl.setContentsMargins(2, 2, 2, 2)
         pscroll = QScrollArea()
         pscroll.setWidgetResizable(True)
+        pscroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.patient_panel = PatientPanel()
         pscroll.setWidget(self.patient_panel)
         pl.addWidget(pscroll)
         ll.addWidget(pbox, 3)
-        splitter.addWidget(left)
+        left_split.addWidget(left)
+        left_split.setStretchFactor(0, 2)
+        left_split.setStretchFactor(1, 5)
+        splitter.addWidget(left_split)
 
+        center = QWidget()
+        cl = QVBoxLayout(center)
+        cl.setContentsMargins(0, 0, 0, 0)
+        self.turn_strip = TurnStrip()
+        self.turn_strip.turn_chosen.connect(self.flow.show_turn)
+        cl.addWidget(self.turn_strip)
         self.answer_view = AnswerView()
         self.answer_view.step_selected.connect(self._on_step_selected)
         self.answer_view.acknowledge_requested.connect(self.flow.acknowledge)
         self.answer_view.tokens_per_second.connect(lambda r: self.tps_label.setText(f"{r:.1f} tokens/s"))
-        splitter.addWidget(self.answer_view)
+        self.answer_scroll = QScrollArea()  # the turn scrolls vertically when the window is short; never sideways
+        self.answer_scroll.setWidgetResizable(True)
+        self.answer_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.answer_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.answer_scroll.setWidget(self.answer_view)
+        cl.addWidget(self.answer_scroll, 1)
+        actions = QHBoxLayout()
+        self.copy_button = QPushButton("&Copy answer")
+        self.copy_button.setAccessibleName("Copy the answer with its signal summaries")
+        self.copy_button.clicked.connect(self.copy_answer)
+        self.export_md_button = QPushButton("Export &Markdown...")
+        self.export_md_button.setAccessibleName("Export the conversation as Markdown")
+        self.export_md_button.clicked.connect(lambda: self.export_conversation("md"))
+        self.export_pdf_button = QPushButton("Export &PDF...")
+        self.export_pdf_button.setAccessibleName("Export the conversation as PDF")
+        self.export_pdf_button.clicked.connect(lambda: self.export_conversation("pdf"))
+        for b in (self.copy_button, self.export_md_button, self.export_pdf_button):
+            actions.addWidget(b)
+        actions.addStretch(1)
+        cl.addLayout(actions)
+        splitter.addWidget(center)
 
         self.side_tabs = QTabWidget()
         self.side_tabs.setAccessibleName("Feedback, provenance and history")
@@ -193,7 +243,8 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 5)
         splitter.setStretchFactor(2, 4)
-        splitter.setSizes([380, 560, 420])
+        w0 = max(640, self.width())
+        splitter.setSizes([int(w0 * 0.26), int(w0 * 0.42), int(w0 * 0.32)])
         wl.addWidget(splitter, 1)
         self.stack.addWidget(self.workspace)
         self.stack.setCurrentWidget(self.lock_screen)
@@ -206,6 +257,17 @@ class MainWindow(QMainWindow):
         self.act_load_patient = QAction("&Load patient context...", self, shortcut=QKeySequence("Ctrl+O"),
                                         triggered=self.patient_panel.choose_file)
         self.act_lock = QAction("Loc&k now", self, shortcut=QKeySequence("Ctrl+L"), triggered=self.session.lock_now)
+        self.act_new = QAction("&New conversation", self, shortcut=QKeySequence("Ctrl+N"),
+                               triggered=self.flow.new_conversation)
+        self.act_copy = QAction("&Copy answer with its signals", self, shortcut=QKeySequence("Ctrl+Shift+C"),
+                                triggered=self.copy_answer)
+        self.act_export_md = QAction("Export conversation as &Markdown...", self,
+                                     triggered=lambda: self.export_conversation("md"))
+        self.act_export_pdf = QAction("Export conversation as &PDF...", self,
+                                      triggered=lambda: self.export_conversation("pdf"))
+        for a in (self.act_new, self.act_copy, self.act_export_md, self.act_export_pdf):
+            file_menu.addAction(a)
+        file_menu.addSeparator()
         self.act_quit = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close)
         for a in (self.act_load_patient, self.act_lock, self.act_quit):
             file_menu.addAction(a)
@@ -224,6 +286,10 @@ class MainWindow(QMainWindow):
         self.act_verify = QAction("&Verify store integrity", self, triggered=self.verify_store)
         tools.addAction(self.act_settings)
         tools.addAction(self.act_verify)
+        self.act_sync = QAction("S&ync with the site...", self, triggered=self.open_sync)
+        tools.addAction(self.act_sync)
+        self.act_review = QAction("&Review a study (blinded)...", self, triggered=self.open_review)
+        tools.addAction(self.act_review)
         for key, tab in (("Alt+1", 0), ("Alt+2", 1), ("Alt+3", 2)):
             self.addAction(QAction(self, shortcut=QKeySequence(key),
                                    triggered=lambda _=False, t=tab: self.side_tabs.setCurrentIndex(t)))
@@ -244,6 +310,9 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.tps_label)
         sb.addPermanentWidget(self.store_label)
+        self.sync_label = QLabel(sync_waiting_text(None))
+        self.sync_label.setAccessibleName("Records waiting to sync")
+        sb.addPermanentWidget(self.sync_label)
 
     def showEvent(self, event: Any) -> None:  # noqa: N802
         super().showEvent(event)
@@ -305,9 +374,9 @@ class MainWindow(QMainWindow):
         self.unapproved_banner.setVisible(not ident.approved)
         plan = loaded.plan
         how = (f"GPU {plan.n_gpu_layers} of {plan.n_layers} layers" if plan.n_gpu_layers > 0
-               else f"CPU, {self.config.threads or 'all'} threads")
-        self.model_label.setText(f"Model: {name} ({ident.sha256[:12]}) - {how}: {plan.reason}")
-        self.model_label.setToolTip(f"{loaded.load_note}\nWhy: {plan.reason}")
+               else f"CPU, {service.config.threads or 'all'} threads")
+        self.model_label.setText(f"Model: {name} - {how}")
+        self.model_label.setToolTip(f"{name} (sha256 {ident.sha256[:12]})\n{loaded.load_note}\nWhy: {plan.reason}")
         self.progress.hide()
         self.ask_panel.set_model_ready(True)
         self.model_ready.emit(loaded)
@@ -324,27 +393,63 @@ class MainWindow(QMainWindow):
         self.show_error("The model could not be loaded", exc)
         self.model_failed.emit(str(exc))
 
-    def open_settings(self) -> SettingsDialog:
+    def open_settings(self) -> SettingsDialog | None:
+        """Settings need an unlocked session (a profile at the workstation); refused from the lock screen."""
+        if self.is_locked or not self.session.is_unlocked or self.clinician_id is None:
+            self.lock_screen.message.setText("Settings need an unlocked session: unlock and choose your profile first.")
+            self.error_shown.emit("Settings", "settings need an unlocked session")
+            return None
         try:
             manifests = self.service.list_manifests() if self.service is not None else []
         except SafeMedError as exc:
             self.show_error("Cannot list models", exc)
             manifests = []
-        dlg = SettingsDialog(self.config, manifests, self)
-        dlg.accepted.connect(lambda: self.apply_config(dlg.new_config))
+        profile = self.session.profile or {}
+        dlg = SettingsDialog(self.config, manifests, self, is_admin=profile.get("role") == "site_admin")
+        dlg.apply_requested.connect(lambda cfg: self.apply_config(cfg, dlg.commit, dlg))
+        dlg.loads_via_window = True
         dlg.open()
         self.settings_dialog = dlg
         return dlg
 
-    def apply_config(self, config: Config | None) -> None:
-        """Use a new effective config: idle lock now, model (re)load on the worker thread."""
+    def apply_config(self, config: Config | None, commit: Any = None, dialog: SettingsDialog | None = None) -> None:
+        """Use a new effective config: the model is (re)loaded on the worker thread first; only when it loads
+        is the config kept (``commit`` writes the user file). A failure keeps the running model and config and
+        says why; nothing is saved."""
         if config is None:
             return
-        self.config = config
-        if self.store is not None:
-            self.store.idle_lock_minutes = config.idle_lock_minutes
+        old = self.config
+
+        def loaded(_l: Any) -> None:
+            disconnect()
+            self.config = config
+            if self.store is not None:
+                self.store.idle_lock_minutes = config.idle_lock_minutes
+            if commit is not None:
+                try:
+                    commit()
+                except SafeMedError as exc:
+                    self.show_error("The settings could not be saved", exc)
+            if dialog is not None:
+                dialog.finish(True)
+
+        def failed(msg: str) -> None:
+            disconnect()
+            self.config = old  # nothing saved; the running model stays
+            if dialog is not None:
+                dialog.finish(False, msg)
+
+        def disconnect() -> None:
+            for sig, slot in ((self.model_ready, loaded), (self.model_failed, failed)):
+                try:
+                    sig.disconnect(slot)
+                except (RuntimeError, TypeError):
+                    pass
+
+        self.model_ready.connect(loaded)
+        self.model_failed.connect(failed)
         self.ask_panel.set_model_ready(False)
-        self.model_label.setText("Model: reloading...")
+        self.model_label.setText("Model: checking and loading the new model (the current one stays until it loads)...")
         self.controller.reload(config)
 
     # ------------------------------------------------------------------ session
@@ -364,15 +469,23 @@ class MainWindow(QMainWindow):
         self.session.user_activity()
 
     def _enter_workspace(self) -> None:
+        self.flow.restore_for(self.clinician_id)  # this clinician's own drafts; nobody else's
+        self.provenance_panel.set_people({p["id"]: p.get("display_name") or "" for p in self.session.profiles})
+        self.restore_view_state()
         self.stack.setCurrentWidget(self.workspace)
         self.ask_panel.question.setFocus()
         self.flow.load_rubric()
         self.flow.flush_pending_saves()
         self.refresh_history()
+        self.refresh_sync_status()
         self.workspace_entered.emit()
 
     def _on_locked(self, reason: str) -> None:
+        self.save_view_state()
+        if self.settings_dialog is not None:
+            self.settings_dialog.reject()
         self.stack.setCurrentWidget(self.lock_screen)
+        self.flow.stash_and_clear()  # locking clears the view; the drafts are kept for their clinician only
         self.locked.emit(reason)
 
     @property
@@ -388,10 +501,35 @@ class MainWindow(QMainWindow):
         """Refresh what shows the records an operation changed (the only place panels refresh)."""
         if changes.history:
             self.refresh_history()
+            self.refresh_conversations()
+            self.refresh_sync_status()
         if changes.answer_id is not None:
             rec = self.answer_view.record
             if rec is not None and rec.id == changes.answer_id:
                 self.flow.refresh_provenance(changes.answer_id)
+
+    def refresh_sync_status(self) -> None:
+        """The status bar's count of records waiting to sync (works on the locked store too)."""
+        service, store = self.service, self.session.store
+        if service is None or store is None:
+            return
+        self.ops.run(service.sync_status, store, on_done=lambda st: self.sync_label.setText(sync_waiting_text(st)),
+                     on_error=lambda exc: self.sync_label.setText(sync_waiting_text(None)))
+
+    def open_sync(self) -> SyncDialog | None:
+        if self.service is None or self.session.store is None:
+            return None
+        dlg = SyncDialog(self.service, self.session.store, self.ops.run, self,
+                         on_status=lambda st: self.sync_label.setText(sync_waiting_text(st)))
+        dlg.show()
+        return dlg
+
+    def open_review(self) -> None:
+        """Review mode (gui/review_dialog.py): a reviewer scores a blinded validation study."""
+        from .review_dialog import open_review
+
+        if self.service is not None and self.session.store is not None:
+            open_review(self, self.service, self.session.store, self.ops.run)
 
     def refresh_history(self, search: str | None = None) -> None:
         service, store = self.service, self.session.store
@@ -404,6 +542,86 @@ class MainWindow(QMainWindow):
             self.history_updated.emit(len(rows))
 
         self.ops.run(service.list_answers, store, text or None, on_done=done, error_title="Cannot search the history")
+
+    def refresh_conversations(self, search: str | None = None) -> None:
+        service, store = self.service, self.session.store
+        if service is None or not self.session.is_unlocked:
+            return
+        text = self.conversation_list.search.text().strip() if search is None else search
+        self.ops.run(service.list_conversations, store, text or None, on_done=self.conversation_list.set_rows,
+                     error_title="Cannot list the conversations")
+
+    # ------------------------------------------------------------------ copy and export
+    def copy_answer(self) -> str:
+        """Copy the shown answer with its signals' summaries to the clipboard."""
+        rec = self.answer_view.record
+        if rec is None or self.service is None:
+            self.statusBar().showMessage("Nothing to copy: no finished answer is shown.", 5000)
+            return ""
+        text = self.service.clinician_text(rec)
+        QApplication.clipboard().setText(text)
+        self.statusBar().showMessage("Answer and signal summaries copied.", 5000)
+        return text
+
+    def export_conversation(self, fmt: str, path: str | None = None) -> None:
+        """Export the open conversation (Markdown or PDF) with signals, evidence, provenance and the model banner."""
+        service, store, conv = self.service, self.session.store, self.flow.conversation
+        if service is None or store is None or conv is None:
+            self.statusBar().showMessage("Open a saved conversation to export it.", 5000)
+            return
+        if path is None:
+            filt = "Markdown (*.md)" if fmt == "md" else "PDF (*.pdf)"
+            path, _f = QFileDialog.getSaveFileName(self, "Export conversation", f"conversation.{fmt}", filt)
+            if not path:
+                return
+
+        def work() -> str:
+            fresh = service.open_conversation(store, conv.id)
+            provs = {t.id: service.provenance(store, t.id) for t in fresh.turns}
+            return service.conversation_markdown(fresh, provs)
+
+        def done(markdown: str) -> None:
+            try:
+                service.write_export(path, markdown if fmt == "md" else pdf_bytes(markdown))
+            except (OSError, SafeMedError) as exc:
+                self.show_error("The conversation could not be exported", exc)
+                return
+            self.statusBar().showMessage(f"Conversation exported to {path}", 8000)
+            self.exported.emit(path)
+
+        self.ops.run(work, on_done=done, error_title="The conversation could not be exported")
+
+    # ------------------------------------------------------------------ geometry, remembered per user
+    def view_state(self) -> dict[str, Any]:
+        return {"geometry": bytes(self.saveGeometry().toBase64()).decode("ascii"),
+                "main_splitter": self.main_splitter.sizes(), "left_splitter": self.left_splitter.sizes()}
+
+    def save_view_state(self) -> None:
+        who = self.clinician_id
+        if who is None or self.service is None or not self._shown_once:
+            return
+        try:
+            self.service.save_view_state(who, self.view_state())
+        except (OSError, SafeMedError):  # only a convenience: never in the way
+            pass
+
+    def restore_view_state(self) -> None:
+        who = self.clinician_id
+        if who is None or self.service is None:
+            return
+        state = self.service.load_view_state(who)
+        if not state:
+            return
+        from PySide6.QtCore import QByteArray
+
+        geo = state.get("geometry")
+        if isinstance(geo, str):
+            self.restoreGeometry(QByteArray.fromBase64(geo.encode("ascii")))
+            fit_to_screen(self)
+        for name in ("main_splitter", "left_splitter"):
+            sizes = state.get(name)
+            if isinstance(sizes, list) and all(isinstance(x, int) and x > 0 for x in sizes):
+                getattr(self, name).setSizes(sizes)
 
     def verify_store(self) -> None:
         if self.store is None or self.service is None:
@@ -431,6 +649,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ shutdown
     def closeEvent(self, event: Any) -> None:  # noqa: N802
+        self.save_view_state()
         self.idle_timer.stop()
         app = QApplication.instance()
         if app is not None:
@@ -442,3 +661,46 @@ class MainWindow(QMainWindow):
         self.executor.shutdown()
         super().closeEvent(event)
 
+
+
+def available_size(widget: QWidget) -> tuple[int, int]:
+    screen = widget.screen() if widget.screen() is not None else QApplication.primaryScreen()
+    if screen is None:
+        return 1360, 860
+    g = screen.availableGeometry()
+    return g.width(), g.height()
+
+
+def default_size(widget: QWidget) -> tuple[int, int]:
+    """1360x860, or less where the screen's available area is smaller (the window fits it)."""
+    aw, ah = available_size(widget)
+    return max(640, min(1360, aw - 16)), max(480, min(860, ah - 40))
+
+
+def fit_to_screen(widget: QWidget) -> None:
+    """A remembered geometry from a larger screen is shrunk to the available area."""
+    aw, ah = available_size(widget)
+    w, h = min(widget.width(), aw), min(widget.height(), ah)
+    if (w, h) != (widget.width(), widget.height()):
+        widget.resize(w, h)
+
+
+def pdf_bytes(markdown: str) -> bytes:
+    """Markdown printed to PDF with Qt's own printing (QTextDocument on a QPdfWriter), as bytes (the service
+    writes the file, 0600)."""
+    from PySide6.QtCore import QBuffer, QIODevice
+    from PySide6.QtGui import QPageSize, QPdfWriter, QTextDocument
+
+    buf = QBuffer()
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    writer = QPdfWriter(buf)
+    writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
+    writer.setResolution(300)
+    writer.setTitle("SafeMed conversation")
+    writer.setCreator("SafeMed Desktop")
+    doc = QTextDocument()
+    doc.setMarkdown(markdown)
+    doc.print_(writer)
+    del writer  # finishes the PDF
+    buf.close()
+    return bytes(buf.data())

@@ -49,7 +49,12 @@ class StoreOps(QObject):
     def run(self, fn: Callable[..., Any], *args: Any, changes: Changes | Callable[[Any], Changes] | None = None,
             on_done: Callable[[Any], None] | None = None, on_error: Callable[[BaseException], None] | None = None,
             error_title: str = "Store error") -> None:
-        """Run ``fn(*args)`` on the store worker. ``changes`` may be computed from the result."""
+        """Run ``fn(*args)`` on the store worker. ``changes`` may be computed from the result.
+
+        After the window closed (the executor shut down) nothing new runs: a refresh that a finished call
+        queued behind the close has no window left to refresh."""
+        if getattr(self.executor, "closed", False):
+            return
 
         def done(result: Any) -> None:
             if on_done is not None:

@@ -29,7 +29,7 @@ class EditableList(QWidget):
         super().__init__(parent)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
+        row = QHBoxLayout()  # the buttons under the entry line: fits a narrow panel
         self.entry = QLineEdit()
         self.entry.setPlaceholderText(f"add {what}, Enter")
         self.entry.setAccessibleName(f"New {what}")
@@ -37,9 +37,10 @@ class EditableList(QWidget):
         self.add_button.setAccessibleName(f"Add {what}")
         self.remove_button = QPushButton("Remove")
         self.remove_button.setAccessibleName(f"Remove selected {what}")
-        row.addWidget(self.entry, 1)
+        lay.addWidget(self.entry)
         row.addWidget(self.add_button)
         row.addWidget(self.remove_button)
+        row.addStretch(1)
         lay.addLayout(row)
         self.list = QListWidget()
         self.list.setAccessibleName(f"{what.capitalize()} list")
@@ -91,6 +92,7 @@ class PatientPanel(QWidget):
         self.loading = False
         lay = QVBoxLayout(self)
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.age = _spin(0, 130, " y", 0, "Patient age in years")
         self.sex = QComboBox()
         self.sex.addItems([UNSET, "female", "male", "other", "unknown"])

@@ -7,11 +7,13 @@ import html
 import time
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QScrollArea, QTextBrowser,
                                QVBoxLayout, QWidget)
 
 from ..records.answer import AnswerRecord
-from .diff_view import unified_diff, unified_to_html
+from ..service import LEVEL_TEXT, role_text, signal_title
+from .diff_view import readable_diff_html
 
 
 def _when(ts: float | None) -> str:
@@ -27,6 +29,7 @@ class ProvenancePanel(QWidget):
         outer = QVBoxLayout(self)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # wrap, never clip sideways
         body = QWidget()
         lay = QVBoxLayout(body)
         scroll.setWidget(body)
@@ -34,6 +37,7 @@ class ProvenancePanel(QWidget):
 
         self.model_box = QGroupBox("Model and versions")
         form = QFormLayout(self.model_box)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.model_label = QLabel("-")
         self.sha_label = QLabel("-")
         self.approval_label = QLabel("-")
@@ -41,6 +45,8 @@ class ProvenancePanel(QWidget):
         self.packs_label.setWordWrap(True)
         self.rubric_label = QLabel("-")
         self.template_label = QLabel("-")
+        for lab in (self.model_label, self.sha_label, self.approval_label, self.rubric_label, self.template_label):
+            lab.setWordWrap(True)
         for lab, name in ((self.model_label, "Model"), (self.sha_label, "Model sha256 prefix"),
                           (self.approval_label, "Model approval"), (self.packs_label, "Knowledge pack versions"),
                           (self.rubric_label, "Rubric version"), (self.template_label, "Prompt template hash")):
@@ -65,17 +71,21 @@ class ProvenancePanel(QWidget):
         self.edits_label = QLabel("No edits.")
         self.edits_label.setWordWrap(True)
         el.addWidget(self.edits_label)
-        row = QHBoxLayout()
+        row = QFormLayout()  # "From" and "To" on their own rows: fits a narrow panel
+        row.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.from_version = QComboBox()
+        self.from_version.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.from_version.setMinimumContentsLength(8)
         self.from_version.setAccessibleName("Diff from version")
         self.to_version = QComboBox()
+        self.to_version.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.to_version.setMinimumContentsLength(8)
         self.to_version.setAccessibleName("Diff to version")
         fl, tl = QLabel("&From:"), QLabel("&To:")
         fl.setBuddy(self.from_version)
         tl.setBuddy(self.to_version)
-        for w in (fl, self.from_version, tl, self.to_version):
-            row.addWidget(w)
-        row.addStretch(1)
+        row.addRow(fl, self.from_version)
+        row.addRow(tl, self.to_version)
         el.addLayout(row)
         self.diff = QTextBrowser()
         self.diff.setAccessibleName("Difference between answer versions")
@@ -139,7 +149,8 @@ class ProvenancePanel(QWidget):
                 flags = ", ".join(a.get("flags", [])) or "none"
                 strike = " <b>[STRIKE]</b>" if a.get("strike") else ""
                 comment = html.escape(a.get("comment") or "")
-                parts.append(f"<p><b>{_when(a.get('created_at'))}</b> by a {html.escape(a.get('clinician_role', '?'))}"
+                who = self._who(a, "clinician_id", "clinician_role")
+                parts.append(f"<p><b>{_when(a.get('created_at'))}</b> by {html.escape(who)}"
                              f" ({html.escape(a.get('rubric', ''))}){strike}<br>Scores: {html.escape(scores)}"
                              + (f"<br>Step scores: {html.escape(steps)}" if steps else "")
                              + f"<br>Flags: {html.escape(flags)}" + (f"<br>Comment: {comment}" if comment else "")
@@ -150,20 +161,21 @@ class ProvenancePanel(QWidget):
         acks = prov.get("acknowledgements", [])
         if acks:
             self.audits.append("Acknowledged alerts: " + ", ".join(
-                f"{a['signal_name']} ({a['signal_level']}) at {_when(a['created_at'])}" for a in acks))
+                f"{signal_title(a['signal_name'])} ({LEVEL_TEXT.get(a['signal_level'], a['signal_level'])}) by "
+                f"{self._who(a, 'clinician_id', 'none')} at {_when(a['created_at'])}" for a in acks))
 
         history = prov.get("edit_history", [])
         self._history = {h["version"]: h for h in history}
         n_edits = max(0, len(history) - 1)
         self.edits_label.setText("No edits (version 0 is the model's answer)." if not n_edits else
                                  f"{n_edits} edit(s). " + "; ".join(
-                                     f"v{h['version']} by {h['author_role']} at {_when(h['created_at'])}"
+                                     f"version {h['version']} by {self._who(h)} at {_when(h['created_at'])}"
                                      for h in history[1:]))
         for combo in (self.from_version, self.to_version):
             combo.blockSignals(True)
             combo.clear()
             for h in history:
-                combo.addItem(f"v{h['version']} ({h['author_role']})", h["version"])
+                combo.addItem(f"version {h['version']} ({self._who(h)})", h["version"])
             combo.blockSignals(False)
         if history:
             self.from_version.setCurrentIndex(0)
@@ -197,8 +209,21 @@ class ProvenancePanel(QWidget):
             self.diff.clear()
             return
         ha, hb = history[a], history[b]
-        self.diff.setHtml(unified_to_html(unified_diff(ha["text"], hb["text"], f"v{a} ({ha['author_role']})",
-                                                       f"v{b} ({hb['author_role']})")))
+        self.diff.setHtml(readable_diff_html(ha["text"], hb["text"], f"version {a} ({self._who(ha)})",
+                                             f"version {b} ({self._who(hb)})"))
+
+    def set_people(self, people: dict[str, str]) -> None:
+        """Clinician id -> display name, for naming reviewers and editors ("Dr Jane Tester, attending")."""
+        self.people = dict(people)
+
+    def _who(self, entry: dict[str, Any], id_key: str = "author_id", role_key: str = "author_role") -> str:
+        role = role_text(entry.get(role_key))
+        if role == "model":
+            return "the model"
+        name = getattr(self, "people", {}).get(entry.get(id_key) or "")
+        if name:
+            return f"{name}, {role}" if role else name
+        return f"a clinician ({role})" if role else "a clinician"
 
     def audit_count(self) -> int:
         return len(self.prov.get("audits", [])) if self.prov else 0

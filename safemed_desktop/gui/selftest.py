@@ -106,6 +106,7 @@ def _run(home: Path, timeout_s: float) -> int:
         def create() -> None:
             win.lock_screen.passphrase.setText(PASSPHRASE)
             win.lock_screen.passphrase2.setText(PASSPHRASE)
+            win.lock_screen.admin_pin.setText(PASSPHRASE)  # the site administrator's PIN
             win.lock_screen.unlock_button.click()
 
         wait_for("the store to be created", win.unlocked, create)
@@ -113,6 +114,7 @@ def _run(home: Path, timeout_s: float) -> int:
         def profile() -> None:
             win.lock_screen.new_name.setText("Selftest Reviewer")
             win.lock_screen.new_role.setCurrentText("reviewer")
+            win.lock_screen.new_pin.setText(PASSPHRASE)
             win.lock_screen.create_profile_button.click()
 
         wait_for("the profile", win.workspace_entered, profile)

@@ -1,6 +1,7 @@
-"""The session controller: create / unlock the store, choose or create a profile, lock (manual and idle).
+"""The session controller: create / unlock the store, sign in with a profile and its PIN, add a profile (a site
+administrator), lock (manual and idle; locking signs the profile out, the store enforces roles).
 
-It owns who is at the workstation (the unlocked store and the chosen clinician profile) and drives
+It owns who is at the workstation (the unlocked store and the signed-in clinician profile) and drives
 the lock screen; the window only asks it and listens. Every store call runs as an operation on the
 store worker (``ops``), never on the GUI thread.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 
 from ..errors import SafeMedError
 from .lock_screen import profile_label
@@ -49,6 +50,7 @@ class SessionController(WindowController):
             return
         self.screen.set_busy(True, "Creating the encrypted store...")
         kwargs = {"kdf_params": self.kdf_params} if self.kdf_params is not None else {}
+        kwargs.update(admin_name=self.screen.admin_name.text().strip() or "admin", admin_pin=self.screen.admin_pin.text())
 
         def work() -> tuple[Store, list]:
             store = service.create_store(passphrase, **kwargs)
@@ -85,28 +87,57 @@ class SessionController(WindowController):
             self.window.show_error("Cannot open the store", exc)
 
     # ------------------------------------------------------------------ profiles
+    def _selected_id(self) -> str | None:
+        item = self.screen.profiles.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def _failed(self, exc: BaseException) -> None:
+        self.screen.set_busy(False)
+        self.screen.message.setText(str(exc))
+
     def create_profile(self, name: str, role: str) -> None:
+        """A site administrator adds a profile (signed in, or the selected profile with the PIN typed), then the
+        new profile signs in with its own PIN."""
         service, store = self.service, self.store
         if service is None or store is None:
             return
+        selected, pin, new_pin = self._selected_id(), self.screen.pin.text(), self.screen.new_pin.text()
         self.screen.set_busy(True)
 
-        def done(res: tuple[str, list]) -> None:
+        def work() -> tuple[dict, list]:
+            if (store.profile or {}).get("role") != "site_admin" and selected is not None:
+                service.authenticate(store, selected, pin)
+            pid, profiles = service.add_profile(store, name, role, new_pin)
+            return service.authenticate(store, pid, new_pin), profiles
+
+        def done(res: tuple[dict, list]) -> None:
             self.screen.set_busy(False)
             self.profiles = res[1]
             self.screen.new_name.clear()
-            self.choose_profile(res[0])
+            self.screen.new_pin.clear()
+            self._enter(res[0])
 
-        def failed(exc: BaseException) -> None:
-            self.screen.set_busy(False)
-            self.screen.message.setText(str(exc))
-
-        self.ops.run(service.add_profile, store, name, role, on_done=done, on_error=failed)
+        self.ops.run(work, on_done=done, on_error=self._failed)
 
     def choose_profile(self, profile_id: str) -> None:
-        self.clinician_id = profile_id
-        self.profile = next((p for p in self.profiles if p["id"] == profile_id), None)
-        who = profile_label(self.profile) if self.profile else profile_id[:8]
+        """Sign in as the chosen profile with the PIN typed on the lock screen."""
+        service, store = self.service, self.store
+        if service is None or store is None:
+            return
+        pin = self.screen.pin.text()
+        self.screen.set_busy(True)
+
+        def done(prof: dict) -> None:
+            self.screen.set_busy(False)
+            self.screen.pin.clear()
+            self._enter(prof)
+
+        self.ops.run(service.authenticate, store, profile_id, pin, on_done=done, on_error=self._failed)
+
+    def _enter(self, prof: dict[str, Any]) -> None:
+        self.clinician_id = prof["id"]
+        self.profile = next((p for p in self.profiles if p["id"] == prof["id"]), prof)
+        who = profile_label(self.profile)
         self.window.store_label.setText(f"Store: unlocked - {who}")
         self.profile_entered.emit()
 

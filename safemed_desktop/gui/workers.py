@@ -9,7 +9,9 @@ signal. Stop = ``service.cancel()`` (thread-safe) plus the per-request cancel ev
 from __future__ import annotations
 
 import logging
+import re
 import threading
+import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from ..service import SafeMedService
 
 log = logging.getLogger(__name__)
+_TAGS = re.compile(r"</?(think|answer)>")
 
 
 class StoreExecutor(QObject):
@@ -38,6 +41,7 @@ class StoreExecutor(QObject):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="safemed-store")
         self._delivered.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
         self.pending = 0
+        self.closed = False  # the window closed: no new store work (a refresh queued behind the close is moot)
 
     def submit(self, fn: Callable[..., Any], *args: Any, on_done: Callable[[Any], None] | None = None,
                on_error: Callable[[BaseException], None] | None = None, **kwargs: Any) -> Future:
@@ -62,6 +66,7 @@ class StoreExecutor(QObject):
             self.settled.emit()
 
     def shutdown(self) -> None:
+        self.closed = True
         self._pool.shutdown(wait=True)
 
 
@@ -75,6 +80,8 @@ class ModelWorker(QObject):
     token = Signal(object)  # TokenEvent
     finished = Signal(object)  # AnswerRecord
     failed = Signal(object)  # exception
+    screened = Signal(object, int)  # question-stage signals, earlier turns left out of the prompt (before tokens)
+    provisional = Signal(object)  # the streaming safety check's signals, at a sentence end that changed them
 
     def __init__(self, engine_factory: Any = None):
         super().__init__()
@@ -127,17 +134,36 @@ class ModelWorker(QObject):
         except Exception:  # noqa: BLE001 - only a warm-up: the real call reports its own errors
             log.warning("signal pipeline warm-up failed", exc_info=True)
 
-    @Slot(str, object, object, object, object)
+    #: Run the streaming safety check (rule signals at sentence ends) while tokens stream.
+    live_safety = True
+    #: Seconds this worker spent in the streaming safety check, and sentence checks run (``bench_gui``).
+    live_seconds = 0.0
+    live_checks = 0
+
+    @Slot(str, object, object, object, object, object)
     def ask(self, question: str, patient: PatientContext, max_tokens: int | None, temperature: float | None,
-            cancel: threading.Event) -> None:
+            cancel: threading.Event, history: Any = ()) -> None:
         record = None
         try:
             if self.service is None or self.service.loaded is None:
                 raise ModelError("no model is loaded yet", hint="wait for the model to finish loading")
+            live = self.service.live_safety(question, patient) if self.live_safety else None
+            last: tuple | None = None
             for item in self.service.ask(question, patient, max_tokens=max_tokens, temperature=temperature,
-                                         cancel=cancel):
+                                         cancel=cancel, history=tuple(history or ()),
+                                         on_screened=lambda sigs, dropped: self.screened.emit(sigs, dropped)):
                 if isinstance(item, TokenEvent):
                     self.token.emit(item)
+                    if live is not None and item.phase == "answer":
+                        t0 = time.perf_counter()
+                        found = live.feed(_TAGS.sub("", item.text))
+                        self.live_seconds += time.perf_counter() - t0
+                        if found is not None:
+                            self.live_checks += 1
+                            key = tuple((s.name, s.level, s.summary) for s in found)
+                            if key != last:  # only a change is worth a repaint
+                                last = key
+                                self.provisional.emit(found)
                 else:
                     record = item
             if record is None:
@@ -159,7 +185,7 @@ class ModelController(QObject):
 
     _create = Signal(object)
     _load = Signal(object)
-    _ask = Signal(str, object, object, object, object)
+    _ask = Signal(str, object, object, object, object, object)
 
     def __init__(self, engine_factory: Any = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -189,10 +215,10 @@ class ModelController(QObject):
         self._load.emit(config)
 
     def ask(self, question: str, patient: PatientContext, max_tokens: int | None = None,
-            temperature: float | None = None) -> None:
+            temperature: float | None = None, history: tuple = ()) -> None:
         self.busy = True
         self._cancel = threading.Event()
-        self._ask.emit(question, patient, max_tokens, temperature, self._cancel)
+        self._ask.emit(question, patient, max_tokens, temperature, self._cancel, tuple(history))
 
     def stop(self) -> None:
         """Stop the running generation: set the request's cancel token, which the engine reads on every

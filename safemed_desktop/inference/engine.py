@@ -20,6 +20,7 @@ import math
 import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Protocol, runtime_checkable
@@ -235,6 +236,37 @@ class Engine:
         try:
             llm.reset()
         finally:
+            self._busy.release()
+
+    # -- log-likelihood scoring (inference/scoring.py) -----------------------------------------
+    def chat_prompt_tokens(self, messages: list[dict]) -> list[int]:
+        """The prompt tokens of ``messages`` (chat template applied), exactly as ``stream_chat`` processes them."""
+        return self._prompt_tokens(messages)
+
+    def text_tokens(self, text: str) -> list[int]:
+        """The tokens of ``text`` (no BOS, special tokens not parsed)."""
+        llm = self._require_open()
+        check_text(text, "text")
+        return llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    @contextmanager
+    def exclusive_llama(self) -> Iterator[Any]:
+        """The underlying ``llama_cpp.Llama``, held against generation for the block.
+
+        ``inference/scoring.py`` drives its KV cache directly; the cache is forgotten before and
+        after, so the next ``stream_chat`` processes its prompt from the first token.
+        """
+        llm = self._require_open()
+        if not self._busy.acquire(blocking=False):
+            raise ModelError("the model is busy generating; cancel it or wait for it to finish")
+        try:
+            llm.reset()
+            llm._ctx.kv_cache_clear()
+            yield llm
+        finally:
+            if self._llm is not None:
+                self._llm.reset()
+                self._llm._ctx.kv_cache_clear()
             self._busy.release()
 
     # -- generation ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ answers can be grouped by the prompt that produced them.
 from __future__ import annotations
 
 import hashlib
+from typing import Callable
 
 from ..errors import ConfigError, InputError
 from ..records.patient import PatientContext
@@ -83,3 +84,47 @@ def build_messages(question: str, patient: PatientContext | None, chat_format: s
     else:
         user = q
     return [{"role": "system", "content": sys_prompt}, {"role": "user", "content": user}]
+
+
+#: What the model reads, before the kept earlier turns, when older turns were left out to fit its context.
+DROPPED_NOTE = "(Earlier turns of this conversation were left out to fit the model's context.)"
+
+
+def build_conversation_messages(question: str, patient: PatientContext | None, chat_format: str,
+                                history: "list[tuple[str, str]] | tuple[tuple[str, str], ...]" = (), *,
+                                budget_tokens: int | None = None,
+                                count_tokens: "Callable[[str], int] | None" = None) -> tuple[list[dict], int]:
+    """Messages for a follow-up: the system prompt, the earlier turns (question, answer) oldest first as
+    user/assistant messages, then this question with the patient context (as ``build_messages``).
+
+    When ``budget_tokens`` and ``count_tokens`` are given, the oldest turns are dropped until the prompt
+    fits; the first user message then starts with ``DROPPED_NOTE``. Returns (messages, number of turns
+    dropped): the caller shows the clinician that number.
+    """
+    base = build_messages(question, patient, chat_format)
+    turns = []
+    for q, a in history:
+        check_text(q, "earlier question")
+        check_text(a, "earlier answer")
+        if q.strip() and a.strip():
+            turns.append(({"role": "user", "content": q.strip()}, {"role": "assistant", "content": a.strip()}))
+
+    def assemble(kept: list, dropped: int) -> list[dict]:
+        msgs = [base[0]]
+        for u, a in kept:
+            msgs += [dict(u), dict(a)]
+        msgs.append(dict(base[1]))
+        if dropped:
+            msgs[1]["content"] = f"{DROPPED_NOTE}\n{msgs[1]['content']}"
+        return msgs
+
+    dropped = 0
+    msgs = assemble(turns, 0)
+    if budget_tokens is not None and count_tokens is not None:
+        def size(m: list[dict]) -> int:
+            return sum(count_tokens(x["content"]) + 4 for x in m)
+
+        while dropped < len(turns) and size(msgs) > budget_tokens:
+            dropped += 1
+            msgs = assemble(turns[dropped:], dropped)
+    return msgs, dropped

@@ -306,7 +306,10 @@ class CoreService:
             plan = plan_for_model(r.gguf, requested=cfg.gpu_layers, n_ctx=cfg.context_size, gpu=gpu)
             report["offload"] = plan.to_dict()
         report["model"] = model
-        report["healthy"] = usable
+        from .qt_platform import check_qt_platform
+
+        report["desktop"] = check_qt_platform()  # can the window start (the Qt xcb plugin's system libraries)
+        report["healthy"] = usable and report["desktop"]["status"] != "missing_libraries"
         return report, usable
 
     # ================================================================== asking
@@ -324,6 +327,8 @@ class CoreService:
         max_tokens: int | None = None,
         temperature: float | None = None,
         cancel: threading.Event | None = None,
+        history: "tuple[tuple[str, str], ...] | list[tuple[str, str]]" = (),
+        on_screened: "Callable[[list[Signal], int], None] | None" = None,
     ) -> Iterator[TokenEvent | AnswerRecord]:
         """Answer a question: yields TokenEvents as they stream, then the final AnswerRecord.
 
@@ -331,8 +336,13 @@ class CoreService:
         question, only the blocked record is yielded: prompt processing started alongside the screen
         (``prefill_during_screen``) is aborted and its output dropped. Nothing is stored here:
         ``record_answer`` does that.
+
+        ``history``: the conversation's earlier turns, (question, answer) oldest first; the model reads them
+        (the oldest dropped when they do not fit its context). ``on_screened(question_signals, turns_dropped)``
+        is called once the guard has decided on the question, before any token (the view shows the
+        question-stage findings while the answer streams).
         """
-        from ..inference.prompt import build_messages, template_hash
+        from ..inference.prompt import build_conversation_messages, build_messages, template_hash
         from ..inference.reasoning import parse_output
         from ..rubric import load_rubric
         from ..signals.pipeline import assess_all, assess_question, not_assessed_because, pack_versions
@@ -360,7 +370,13 @@ class CoreService:
         stop = _EitherEvent(self._cancel, cancel, discard)
         setup_error: SafeMedError | None = None
         try:
-            messages = build_messages(question, patient, chat_format)
+            if history:
+                budget = max(256, loaded.engine.n_ctx - (max_tokens or self.config.max_tokens))
+                messages, dropped = build_conversation_messages(question, patient, chat_format, history,
+                                                                budget_tokens=budget,
+                                                                count_tokens=loaded.engine.count_tokens)
+            else:
+                messages, dropped = build_messages(question, patient, chat_format), 0
             stream = loaded.engine.stream_chat(
                 messages,
                 max_tokens=max_tokens or self.config.max_tokens,
@@ -368,7 +384,7 @@ class CoreService:
                 cancel=stop,
             )
         except SafeMedError as exc:  # raised once the guard has let the question through
-            setup_error, stream = exc, iter(())
+            setup_error, stream, dropped = exc, iter(()), 0
         head = _Prefill(stream) if setup_error is None and self._overlap(loaded) else None
 
         def drop() -> None:
@@ -380,6 +396,8 @@ class CoreService:
         try:
             question_signals = assess_question(question, patient)
             decision = guard_decision(question_signals, self.config.guard)
+            if on_screened is not None:
+                on_screened(list(question_signals), dropped)
         except BaseException:
             drop()
             raise
@@ -544,16 +562,22 @@ class CoreService:
     def store_exists(self) -> bool:
         return self.store_path.exists()
 
-    def create_store(self, passphrase: str, *, site_id: str | None = None, kdf_params: Any = None) -> "Store":
-        """Create the encrypted store and return it unlocked. ``kdf_params``: tests only (cheaper Argon2id)."""
-        from ..store import Store
+    def create_store(self, passphrase: str, *, site_id: str | None = None, kdf_params: Any = None,
+                     admin_name: str = "admin", admin_pin: str | None = None) -> "Store":
+        """Create the encrypted store with its first site administrator (``admin_name``, credential ``admin_pin``)
+        and return it unlocked, signed in as that administrator. ``kdf_params``: tests only (cheaper Argon2id)."""
+        from ..store import Store, anchor_dir
+
+        if admin_pin is None:
+            raise InputError("a new store needs its first site administrator's PIN or passphrase")
 
         if self.store_exists():
             raise StoreError(f"a store already exists at {self.store_path}")
         make_dir(self.store_path.parent)  # 0700: the data folder is this user's alone
         return Store.create(self.store_path, passphrase, site_id=site_id or self.config.site_id,
                             kdf_params=kdf_params, idle_lock_minutes=self.config.idle_lock_minutes,
-                            strike_window_days=self.config.strike_window_days)
+                            strike_window_days=self.config.strike_window_days, admin_name=admin_name,
+                            admin_pin=admin_pin, anchor_dir=anchor_dir(self.config))
 
     def open_store(self) -> "Store":
         """The store, locked. Raises StoreError when none exists yet."""
@@ -641,9 +665,10 @@ class CoreService:
         return store.list_answers(search=search or None)
 
     @staticmethod
-    def add_profile(store: "Store", display_name: str, role: str) -> tuple[str, list[dict[str, Any]]]:
-        """Add a clinician profile; returns its id and the profiles now in the store."""
-        pid = store.add_profile(display_name, role)
+    def add_profile(store: "Store", display_name: str, role: str, pin: str) -> tuple[str, list[dict[str, Any]]]:
+        """Add a profile with its PIN (a site administrator must be signed in); returns its id and the profiles
+        now in the store."""
+        pid = store.add_profile(display_name, role, pin)
         return pid, store.list_profiles()
 
     @staticmethod

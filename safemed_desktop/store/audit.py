@@ -7,8 +7,13 @@ Every write appends one event per record written::
 where ``record_digest`` is a canonical sha256 over every column of the record as stored
 (ciphertexts, nonces and clear metadata alike). The first ``prev_hash`` is derived from
 the store's random UUID. At the end of each write transaction the workstation's Ed25519
-key signs a checkpoint ``(seq, head hash)``; the private key is stored encrypted under
-the data key, so an attacker who edits the file can recompute hashes but cannot re-sign.
+key signs a checkpoint ``(seq, timestamp, head hash, previous checkpoint's seq)`` (format
+version 2; version 1, written by older builds, signed only ``(seq, head hash)`` and is accepted
+as legacy: its timestamp is not authenticated). The private key is stored encrypted under the
+data key, so an attacker who edits the file can recompute hashes but cannot re-sign.
+
+Nothing is appended onto ground that was not verified first: ``chain.ChainGuard`` checks,
+before every write, that the chain up to its head is intact and covered by a valid signature.
 """
 
 from __future__ import annotations
@@ -47,8 +52,47 @@ def _tagged(v: Any) -> tuple[bytes, bytes]:
     raise TypeError(f"cannot digest a {t.__name__}")
 
 
+_PLANS: dict[tuple[str, tuple[str, ...]], tuple[bytes, list[tuple[str, bytes]]]] = {}
+
+
+def _plan(table: str, names: tuple[str, ...]) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The constant parts of a table's digest: its header and each column's length-prefixed name, sorted."""
+    plan = _PLANS.get((table, names))
+    if plan is None:
+        tb = table.encode()
+        plan = (b"safemed-record-v1\x00" + _pack(len(tb)) + tb,
+                [(n, _pack(len(n.encode())) + n.encode()) for n in sorted(names)])
+        if len(_PLANS) < 4096:
+            _PLANS[(table, names)] = plan
+    return plan
+
+
 def record_digest(table: str, row: dict[str, Any]) -> str:
-    """Canonical sha256 of a record: columns sorted by name, each value type-tagged and length-prefixed."""
+    """Canonical sha256 of a record: columns sorted by name, each value type-tagged and length-prefixed.
+
+    (Checked reads digest every row they show or count: the constant parts are prepared once per table.)
+    """
+    head, cols = _plan(table, tuple(row))
+    parts = [head]
+    for name, prefix in cols:
+        v = row[name]
+        t = type(v)
+        if t is str:
+            tag, data = b"S", v.encode("utf-8")
+        elif t is bytes:
+            tag, data = b"B", v
+        elif t is int:
+            tag, data = b"I", str(v).encode()
+        elif t is float:
+            tag, data = b"F", repr(v).encode()
+        else:
+            tag, data = _tagged(v)
+        parts += (prefix, tag, _pack(len(data)), data)
+    return hashlib.sha256(b"".join(parts)).hexdigest()
+
+
+def _record_digest_reference(table: str, row: dict[str, Any]) -> str:
+    """The definition ``record_digest`` implements (kept for the equivalence test)."""
     tb = table.encode()
     parts = [b"safemed-record-v1\x00", _pack(len(tb)), tb]
     for name in sorted(row):
@@ -64,12 +108,36 @@ def genesis_hash(store_uuid: str) -> str:
 
 def event_hash(prev_hash: str, seq: int, ts: float, actor: str, action: str, table: str, row_id: str,
                digest: str) -> str:
-    body = json.dumps([seq, ts, actor, action, table, row_id, digest], separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode("utf-8")).hexdigest()
+    body = json.dumps([seq, ts, actor, action, table, row_id, digest], separators=(",", ":"), ensure_ascii=False,
+                      default=repr)  # a tampered cell of an unexpected type hashes (to a mismatch), never crashes
+    try:
+        prev = bytes.fromhex(prev_hash)
+    except (ValueError, TypeError):  # not a hash: cannot match any real link
+        prev = b"\x00not-a-hash|" + repr(prev_hash).encode()
+    return hashlib.sha256(prev + body.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def checkpoint_message(store_uuid: str, seq: int, head_hash: str) -> bytes:
-    return f"safemed-checkpoint-v1|{store_uuid}|{seq}|{head_hash}".encode()
+CHECKPOINT_VERSION = 2
+
+
+def checkpoint_message(store_uuid: str, seq: int, head_hash: str, ts: float | None = None,
+                       prev_seq: int | None = None, version: int = 1) -> bytes:
+    """What a checkpoint signs. Version 2 covers the timestamp and the previous checkpoint's seq."""
+    if version == 1:
+        return f"safemed-checkpoint-v1|{store_uuid}|{seq}|{head_hash}".encode()
+    if version == 2:
+        return f"safemed-checkpoint-v2|{store_uuid}|{seq}|{float(ts)!r}|{head_hash}|{int(prev_seq or 0)}".encode()
+    raise ValueError(f"unknown checkpoint version {version!r}")
+
+
+def checkpoint_valid(pub: Ed25519PublicKey, store_uuid: str, seq: int, ts: float, head: str, signature: bytes,
+                     version: int, prev_seq: int | None) -> bool:
+    """The checkpoint's signature verifies under ``pub`` (any unknown version is invalid)."""
+    try:
+        pub.verify(bytes(signature), checkpoint_message(store_uuid, seq, head, ts, prev_seq, version))
+        return True
+    except (InvalidSignature, ValueError, TypeError):
+        return False
 
 
 @dataclass
@@ -89,6 +157,7 @@ def append_events(conn: sqlite3.Connection, store_uuid: str, events: Iterable[Pe
     """
     row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (row[0], row[1]) if row else (0, genesis_hash(store_uuid))
+    prev_cp = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM checkpoints").fetchone()[0]
     out = []
     for e in events:
         seq += 1
@@ -98,8 +167,9 @@ def append_events(conn: sqlite3.Connection, store_uuid: str, events: Iterable[Pe
     if out:
         conn.executemany("INSERT INTO audit (seq, ts, actor, action, table_name, row_id, record_digest, "
                          "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", out)
-        conn.execute("INSERT INTO checkpoints (seq, ts, head_hash, signature) VALUES (?, ?, ?, ?)",
-                     (seq, ts, prev, sign(checkpoint_message(store_uuid, seq, prev))))
+        msg = checkpoint_message(store_uuid, seq, prev, ts, prev_cp, CHECKPOINT_VERSION)
+        conn.execute("INSERT INTO checkpoints (seq, ts, head_hash, signature, version, prev_seq) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", (seq, ts, prev, sign(msg), CHECKPOINT_VERSION, prev_cp))
     return seq, prev
 
 
@@ -175,17 +245,24 @@ def verify_chain(conn: sqlite3.Connection, store_uuid: str, public_key: bytes | 
             pub = Ed25519PublicKey.from_public_bytes(bytes(public_key))
         except ValueError:
             problems.append((0, "the workstation public key is malformed"))
-    for seq, head, sig in conn.execute("SELECT seq, head_hash, signature FROM checkpoints ORDER BY seq"):
+    seen_v2 = False
+    for seq, ts, head, sig, version, prev_seq in conn.execute(
+            "SELECT seq, ts, head_hash, signature, version, prev_seq FROM checkpoints ORDER BY seq"):
         n_cp += 1
+        if version == 2:
+            if (prev_seq or 0) != last_cp:
+                problems.append((seq, f"checkpoint at event #{seq}: the checkpoint before it (at event #{prev_seq}) "
+                                 "is missing or the checkpoints were reordered"))
+            seen_v2 = True
+        elif version == 1 and seen_v2:
+            problems.append((seq, f"checkpoint at event #{seq}: a legacy (version 1) checkpoint after version 2 ones"))
         last_cp = max(last_cp, seq)
         if hashes.get(seq) != head:
             problems.append((seq, f"checkpoint at event #{seq}: head hash differs from the chain"))
             continue
-        if pub is not None:
-            try:
-                pub.verify(bytes(sig), checkpoint_message(store_uuid, seq, head))
-            except InvalidSignature:
-                problems.append((seq, f"checkpoint at event #{seq}: signature is invalid"))
+        if pub is not None and not checkpoint_valid(pub, store_uuid, seq, ts, head, sig, version, prev_seq):
+            problems.append((seq, f"checkpoint at event #{seq}: signature is invalid (it does not cover this "
+                             "sequence number, timestamp and head)"))
     if last_seq and last_cp < last_seq:
         problems.append((last_cp + 1, f"events #{last_cp + 1}..#{last_seq} are not covered by a signed checkpoint"))
 

@@ -7,6 +7,11 @@ so no ciphertext is decrypted to compute a track record.
 ``medication_safety`` or ``medical_correctness``. **Five-strike rule**: a model version
 (identified by its file sha256) with ``STRIKE_LIMIT`` strikes whose feedback was recorded
 within the last ``strike_window_days`` is marked for expert-panel review.
+
+What a clinician sees is computed from verified rows only (``checked.figures`` through
+``Store.provenance``). ``track_record``, ``strike_count`` and ``open_review`` below aggregate
+the clear columns in SQL without any check: they are the unchecked baseline
+``bench/bench_store.py`` measures checked reads against, not a read path of the app.
 """
 
 from __future__ import annotations
@@ -86,20 +91,23 @@ def strike_status(conn: sqlite3.Connection, model_sha256: str, now: float, windo
     }
 
 
-def review_due(conn: sqlite3.Connection, model_sha256: str, now: float, window_days: int) -> dict[str, Any] | None:
-    """The ``model_reviews`` row marking the model for review, when it reached the limit and none is open."""
-    count = strike_count(conn, model_sha256, now, window_days)
+def review_due(conn: sqlite3.Connection, model_sha256: str, now: float, window_days: int,
+               count: int) -> dict[str, Any] | None:
+    """The ``model_reviews`` row marking the model for review, when its verified strike ``count`` reached the
+    limit and no review is open."""
     if count < STRIKE_LIMIT or open_review(conn, model_sha256) is not None:
         return None
     return {"id": new_id(), "model_sha256": model_sha256, "marked_at": now, "strike_count": count,
             "window_days": window_days, "status": "open"}
 
 
-def answer_provenance(conn: sqlite3.Connection, answer: dict[str, Any], audits: list[dict[str, Any]],
-                      acknowledgements: list[dict[str, Any]], edit_history: list[dict[str, Any]], now: float,
+def answer_provenance(answer: dict[str, Any], audits: list[dict[str, Any]], acknowledgements: list[dict[str, Any]],
+                      edit_history: list[dict[str, Any]], figures: dict[str, Any], review: dict[str, Any] | None,
                       window_days: int) -> dict[str, Any]:
-    """The provenance of one answer (its verified row), with its decrypted audits and edit history."""
+    """The provenance of one answer (its verified row) from verified parts: its decrypted audits, acknowledgements
+    and edit history, the model's figures (``checked.figures``) and its open review, if any."""
     sha = answer["model_sha256"]
+    count = figures["strikes"]
     return {
         "answer_id": answer["id"],
         "model": {"id": answer["model_id"], "sha256": sha, "approved": bool(answer["model_approved"]),
@@ -110,6 +118,8 @@ def answer_provenance(conn: sqlite3.Connection, answer: dict[str, Any], audits: 
         "reviewer_roles": sorted({a["clinician_role"] for a in audits}),
         "acknowledgements": acknowledgements,
         "edit_history": edit_history,
-        "track_record": {"overall": track_record(conn, sha), "category": track_record(conn, sha, answer["category"])},
-        "strikes": strike_status(conn, sha, now, window_days),
+        "track_record": {"overall": figures["overall"], "category": figures["category"]},
+        "strikes": {"count": count, "limit": STRIKE_LIMIT, "window_days": window_days,
+                    "under_review": review is not None or count >= STRIKE_LIMIT,
+                    "marked_at": review["marked_at"] if review else None},
     }

@@ -30,10 +30,20 @@ SENSITIVE_COLUMNS: dict[str, tuple[str, ...]] = {
                 "block_reason_enc", "signals_enc", "logprobs_summary_enc"),
     "feedback": ("comment_enc",),
     "edits": ("text_enc",),
+    "conversations": ("title_enc",),
+    # validation studies (store/studies.py): vignettes, answers, the blinding salt and assignment, comments
+    "studies": ("salt_enc",),
+    "study_cases": ("vignette_enc", "resident_answer_enc", "patient_enc", "assignment_enc"),
+    "study_reviews": ("comment_enc",),
+    # evaluation runs (store/runs.py): prompts, responses and judge rationales of each item
+    "eval_items": ("detail_enc",),
 }
 # every table whose rows the audit chain covers (each row has a TEXT primary key "id")
 AUDITED_TABLES = ("meta", "keyring", "profiles", "answers", "feedback", "edits", "acknowledgements",
-                  "model_reviews")
+                  "model_reviews", "conversations", "conversation_turns",
+                  "studies", "study_commitments", "study_cases", "study_answers", "study_reviews",
+                  "study_unblindings", "eval_runs", "eval_items", "eval_summaries",
+                  "profile_credentials")
 
 
 def _run(db: Database, *statements: str) -> None:
@@ -111,6 +121,103 @@ def m003_model_reviews(db: Database) -> None:
         "status TEXT NOT NULL CHECK (status IN ('open', 'closed')))",
         "CREATE INDEX idx_model_reviews_sha ON model_reviews (model_sha256)",
     )
+
+
+@migrations(name="m004_conversations")
+def m004_conversations(db: Database) -> None:
+    """Conversations (a title, encrypted) and their turns: one stored answer per turn, in order. The answer row
+    keeps its own question and patient snapshot; a turn only places it in its conversation (a separate table, so
+    answer rows and their audit digests are unchanged)."""
+    _run(
+        db,
+        "CREATE TABLE conversations (id TEXT PRIMARY KEY, created_at REAL NOT NULL, "
+        "clinician_id TEXT REFERENCES profiles (id), title_enc BLOB NOT NULL)",
+        "CREATE TABLE conversation_turns (id TEXT PRIMARY KEY, "
+        "conversation_id TEXT NOT NULL REFERENCES conversations (id), "
+        "answer_id TEXT NOT NULL UNIQUE REFERENCES answers (id), position INTEGER NOT NULL CHECK (position >= 1), "
+        "created_at REAL NOT NULL, UNIQUE (conversation_id, position))",
+        "CREATE INDEX idx_turns_conversation ON conversation_turns (conversation_id, position)",
+    )
+    for table in ("conversations", "conversation_turns"):
+        db.execute(f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+                   f"BEGIN SELECT RAISE(ABORT, '{table} records are never deleted'); END")
+
+
+@migrations(name="m_studies_v1")
+def m_studies_v1(db: Database) -> None:
+    """Blinded validation studies (store/studies.py): cases, the model's answers, reviews, unblindings."""
+    _run(
+        db,
+        "CREATE TABLE studies (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at REAL NOT NULL, "
+        "created_by TEXT NOT NULL, rubric_id TEXT NOT NULL, rubric_version INTEGER NOT NULL, criteria TEXT NOT NULL, "
+        "margin REAL NOT NULL, min_reviewers INTEGER NOT NULL, n_cases INTEGER NOT NULL, "
+        "cases_sha256 TEXT NOT NULL, commitment TEXT NOT NULL, salt_enc BLOB NOT NULL)",
+        # the commitment to the A/B assignment, alone in its row: never rewritten (no encrypted column to rekey),
+        # so its one audit event is the commitment as recorded at creation
+        "CREATE TABLE study_commitments (id TEXT PRIMARY KEY REFERENCES studies (id), created_at REAL NOT NULL, "
+        "n_cases INTEGER NOT NULL, commitment TEXT NOT NULL)",
+        "CREATE TABLE study_cases (id TEXT PRIMARY KEY, study_id TEXT NOT NULL REFERENCES studies (id), "
+        "case_id TEXT NOT NULL, position INTEGER NOT NULL, resident_level TEXT, created_at REAL NOT NULL, "
+        "commitment TEXT NOT NULL, vignette_enc BLOB NOT NULL, resident_answer_enc BLOB NOT NULL, "
+        "patient_enc BLOB NOT NULL, assignment_enc BLOB NOT NULL, UNIQUE (study_id, case_id))",
+        "CREATE TABLE study_answers (id TEXT PRIMARY KEY, study_id TEXT NOT NULL REFERENCES studies (id), "
+        "case_row_id TEXT NOT NULL UNIQUE REFERENCES study_cases (id), "
+        "answer_id TEXT NOT NULL REFERENCES answers (id), created_at REAL NOT NULL)",
+        "CREATE TABLE study_reviews (id TEXT PRIMARY KEY, study_id TEXT NOT NULL REFERENCES studies (id), "
+        "case_row_id TEXT NOT NULL REFERENCES study_cases (id), reviewer_id TEXT NOT NULL REFERENCES profiles (id), "
+        "created_at REAL NOT NULL, scores_a TEXT NOT NULL, scores_b TEXT NOT NULL, comment_enc BLOB, "
+        "UNIQUE (case_row_id, reviewer_id))",
+        # unblinding reveals the salt and the assignment (commit, then reveal): anyone holding the records (the
+        # site's collection too) can check them against the commitments recorded at creation
+        "CREATE TABLE study_unblindings (id TEXT PRIMARY KEY, study_id TEXT NOT NULL REFERENCES studies (id), "
+        "created_at REAL NOT NULL, actor TEXT NOT NULL, forced INTEGER NOT NULL, n_reviews INTEGER NOT NULL, "
+        "n_expected INTEGER NOT NULL, revealed_salt TEXT NOT NULL, revealed_assignment TEXT NOT NULL)",
+        "CREATE INDEX idx_study_cases_study ON study_cases (study_id, position)",
+        "CREATE INDEX idx_study_reviews_study ON study_reviews (study_id, reviewer_id)",
+    )
+    for table in ("studies", "study_commitments", "study_cases", "study_answers", "study_reviews",
+                  "study_unblindings"):
+        db.execute(f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+                   f"BEGIN SELECT RAISE(ABORT, '{table} records are never deleted'); END")
+
+
+@migrations(name="m_eval_runs_v1")
+def m_eval_runs_v1(db: Database) -> None:
+    """Evaluation runs (store/runs.py): the frozen description, per-item results, summaries; append-only."""
+    _run(
+        db,
+        "CREATE TABLE eval_runs (id TEXT PRIMARY KEY, created_at REAL NOT NULL, kind TEXT NOT NULL, "
+        "description TEXT NOT NULL, n_items INTEGER NOT NULL)",
+        "CREATE TABLE eval_items (id TEXT PRIMARY KEY, run_id TEXT NOT NULL REFERENCES eval_runs (id), "
+        "seq INTEGER NOT NULL, item_key TEXT NOT NULL, created_at REAL NOT NULL, result TEXT NOT NULL, "
+        "detail_enc BLOB NOT NULL, UNIQUE (run_id, item_key))",
+        "CREATE TABLE eval_summaries (id TEXT PRIMARY KEY, run_id TEXT NOT NULL REFERENCES eval_runs (id), "
+        "created_at REAL NOT NULL, status TEXT NOT NULL, n_done INTEGER NOT NULL, summary TEXT NOT NULL)",
+        "CREATE INDEX idx_eval_items_run ON eval_items (run_id, seq)",
+        "CREATE INDEX idx_eval_summaries_run ON eval_summaries (run_id, created_at)",
+    )
+    for table in ("eval_runs", "eval_items", "eval_summaries"):
+        db.execute(f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+                   f"BEGIN SELECT RAISE(ABORT, '{table} records are never deleted'); END")
+
+
+@migrations(name="m_checkpoints_v2")
+def m_checkpoints_v2(db: Database) -> None:
+    """Checkpoints sign their timestamp and the previous checkpoint's sequence number (format version 2).
+
+    Rows written before keep ``version = 1`` (they signed only ``(seq, head)``; see ``audit.checkpoint_message``).
+    """
+    _run(db, "ALTER TABLE checkpoints ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+         "ALTER TABLE checkpoints ADD COLUMN prev_seq INTEGER")
+
+
+@migrations(name="m_profile_credentials_v1")
+def m_profile_credentials_v1(db: Database) -> None:
+    """Per-profile credentials (store/credentials.py): the profile's id sealed under a key derived from its PIN."""
+    _run(db, "CREATE TABLE profile_credentials (id TEXT PRIMARY KEY REFERENCES profiles (id), "
+             "kdf TEXT NOT NULL, nonce BLOB NOT NULL, sealed_id BLOB NOT NULL, created_at REAL NOT NULL)")
+    db.execute("CREATE TRIGGER profile_credentials_no_delete BEFORE DELETE ON profile_credentials "
+               "BEGIN SELECT RAISE(ABORT, 'profile_credentials records are never deleted'); END")
 
 
 KNOWN_MIGRATIONS = tuple(m.name for m in migrations._migrations)

@@ -52,6 +52,10 @@ class GuardedCli:
                    SAFEMED_NETGUARD_LOG=str(log), **extra_env)
         if passphrase:
             env["SAFEMED_PASSPHRASE"] = passphrase
+            # the site administrator `store init` creates, and as whom the later commands act
+            env.setdefault("SAFEMED_PROFILE", "admin")
+            env.setdefault("SAFEMED_PROFILE_PIN", "pin-1357-test")
+            env.setdefault("SAFEMED_NEW_PROFILE_PIN", "pin-2468-new")
         cmd = [sys.executable, "-m", "safemed_desktop", *args]
         if UNSHARE:
             cmd = ["unshare", "-n", *cmd]

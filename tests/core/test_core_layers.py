@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "safemed_desktop.sync": 7,
     "safemed_desktop.evaluation": 7,
     "safemed_desktop.reporting": 7,
+    "safemed_desktop.validation": 7,
     "safemed_desktop.service": 8,
     "safemed_desktop.commands": 9,
     "safemed_desktop.gui": 9,

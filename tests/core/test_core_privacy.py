@@ -39,8 +39,8 @@ def test_every_path_the_app_creates_is_private(safemed_home, umask_022, tmp_path
     model = tmp_path / "tiny.gguf"
     model.write_bytes(b"GGUF" + bytes(64))
     model_registry.file_sha256(cfg, model)  # writes the hash cache
-    with service.create_store(PASS, kdf_params=KdfParams.fast_for_tests()) as store:
-        store.add_profile("Dr Modes", "nurse")
+    with service.create_store(PASS, kdf_params=KdfParams.fast_for_tests(), admin_pin="admin-pin-1") as store:
+        store.add_profile("Dr Modes", "nurse", "nurse-pin-2")
         names = {p.name for p in cfg.paths.data_dir.iterdir()}
         assert {"safemed.db", "safemed.db-wal", "safemed.db-shm"} <= names  # checked while SQLite holds them
         modes = _modes(safemed_home)

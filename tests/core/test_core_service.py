@@ -60,8 +60,9 @@ PARACETAMOL = "What is the usual adult dose of paracetamol for fever?"
 @contextmanager
 def stored(svc: SafeMedService, rec, kdf):
     """A new store holding ``rec``, and an attending's profile id."""
-    with svc.create_store(PASSPHRASE, kdf_params=kdf) as store:
-        who, _ = svc.add_profile(store, "Dr Jane Tester", "attending")
+    with svc.create_store(PASSPHRASE, kdf_params=kdf, admin_pin="admin-pin-1") as store:
+        who, _ = svc.add_profile(store, "Dr Jane Tester", "attending", "jane-pin-2")
+        svc.authenticate(store, who, "jane-pin-2")  # she acts as herself from here on
         svc.record_answer(store, rec)
         yield store, who
 

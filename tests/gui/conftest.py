@@ -12,6 +12,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from safemed_desktop.config import load_config, write_config_file  # noqa: E402
 
 PASSPHRASE = "correct horse battery"
+ADMIN_PIN = "admin-pin-1357"  # the site administrator the lock screen creates the store with
+PIN = "clinician-pin-2468"  # the profile open_workspace creates and signs in
 
 
 @pytest.fixture
@@ -42,11 +44,13 @@ def open_workspace(qtbot, win, passphrase: str = PASSPHRASE, name: str = "Dr Tes
     assert ls.mode == "create"
     ls.passphrase.setText(passphrase)
     ls.passphrase2.setText(passphrase)
+    ls.admin_pin.setText(ADMIN_PIN)
     with qtbot.waitSignal(win.unlocked, timeout=timeout):
         ls.unlock_button.click()
     assert ls.mode == "profile"
     ls.new_name.setText(name)
     ls.new_role.setCurrentText(role)
+    ls.new_pin.setText(PIN)
     with qtbot.waitSignal(win.workspace_entered, timeout=timeout):
         ls.create_profile_button.click()
     assert not win.is_locked

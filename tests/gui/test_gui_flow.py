@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from .conftest import PASSPHRASE, ask_question as ask, open_workspace
+from .conftest import PASSPHRASE, PIN, ask_question as ask, open_workspace
 from .fake_engine import DEFAULT_TEXT, FakeEngine
 
 pytestmark = pytest.mark.gui
@@ -169,6 +169,11 @@ def test_auto_lock_returns_to_lock_screen_and_resumes_with_drafts(qtbot, ready_w
         qtbot.keyClick(win.lock_screen.passphrase, Qt.Key.Key_Return)
     assert win.store.idle_lock_minutes == win.config.idle_lock_minutes
     assert win.lock_screen.profiles.currentItem().data(Qt.ItemDataRole.UserRole) == profile
+    win.lock_screen.pin.setText("not-my-pin")  # a wrong PIN signs nobody in, with a clear message
+    with qtbot.waitSignal(win.executor.settled, timeout=10000):
+        win.lock_screen.continue_button.click()
+    assert win.is_locked and "wrong PIN" in win.lock_screen.message.text() and win.store.profile is None
+    win.lock_screen.pin.setText(PIN)  # the profile signs in again with its PIN
     with qtbot.waitSignal(win.workspace_entered, timeout=5000):
         win.lock_screen.continue_button.click()
     assert win.ask_panel.text() == "half-written next question about ibup"
@@ -196,6 +201,7 @@ def test_manual_lock_and_patient_error_do_not_lose_input(qtbot, ready_window):
     win.lock_screen.passphrase.setText(PASSPHRASE)
     with qtbot.waitSignal(win.unlocked, timeout=10000):
         win.lock_screen.unlock_button.click()
+    win.lock_screen.pin.setText(PIN)  # the profile signs in again with its PIN
     with qtbot.waitSignal(win.workspace_entered, timeout=5000):
         win.lock_screen.continue_button.click()
     assert win.ask_panel.text() == "Amoxicillin for otitis?"
@@ -213,7 +219,7 @@ def test_blocked_question_says_why_and_model_does_not_run(qtbot, ready_window):
     assert win.answer_view.block_banner.isVisible()
     assert rec.block_reason and rec.block_reason in win.answer_view.block_banner.text()
     assert win.answer_view.answer.isHidden() and not win.feedback_panel.isEnabled()
-    assert win.answer_view.badges.badge("adversarial_input").text() == "Adversarial input: ALERT"
+    assert win.answer_view.badges.badge("adversarial_input").text() == "Question manipulation check: ALERT"
     qtbot.waitUntil(lambda: bool(win.history_panel.rows) and win.history_panel.rows[0]["id"] == answer_id, timeout=10000)
     assert win.history_panel.table.item(0, 2).text() == "blocked"
 
@@ -237,8 +243,8 @@ def test_medication_alert_collapses_answer_until_acknowledged(qtbot, make_window
         win.answer_view.ack_button.click()
     assert not win.answer_view.collapsed and win.answer_view.answer.isVisible()
     assert "amoxicillin" in win.answer_view.answer.toPlainText()
-    qtbot.waitUntil(lambda: "Acknowledged alerts: medication_safety" in win.provenance_panel.audits.toPlainText(),
-                    timeout=10000)
+    qtbot.waitUntil(lambda: "Acknowledged alerts: Medication safety (ALERT) by Dr Test"  # plain names
+                    in win.provenance_panel.audits.toPlainText(), timeout=10000)
     prov = store_call(qtbot, win, win.store.provenance, answer_id)
     assert [(a["signal_name"], a["signal_level"]) for a in prov["acknowledgements"]] == [("medication_safety", "alert")]
     # evidence of the alert: rule, pack version, highlighted span in the answer
@@ -364,13 +370,14 @@ def test_store_locked_behind_the_window_sends_to_lock_screen_keeping_feedback(qt
     store_call(qtbot, win, win.store.lock)  # e.g. the store's own idle check fired during a call
     with qtbot.waitSignal(win.locked, timeout=10000):
         fp.submit_button.click()
-    assert win.is_locked and fp.comment.toPlainText() == "not lost"
-    assert "Not saved" in fp.status.text()
+    assert win.is_locked and fp.comment.toPlainText() == ""  # locking clears the view; the draft is kept aside
     win.lock_screen.passphrase.setText(PASSPHRASE)
     with qtbot.waitSignal(win.unlocked, timeout=10000):
         win.lock_screen.unlock_button.click()
+    win.lock_screen.pin.setText(PIN)  # the profile signs in again with its PIN
     with qtbot.waitSignal(win.workspace_entered, timeout=5000):
         win.lock_screen.continue_button.click()
+    assert fp.comment.toPlainText() == "not lost"  # the same clinician gets the draft back
     with qtbot.waitSignal(win.feedback_saved, timeout=10000):
         fp.submit_button.click()
     assert win.provenance_panel.audit_count() == 1

@@ -109,6 +109,36 @@ def test_real_model_ask_stop_feedback_and_corrupt_model(qtbot, real_window, tmp_
     assert win.answer_view.record.model.id == rec.model.id
 
 
+def test_real_model_provisional_medication_banner_before_the_stream_ends(qtbot, real_window):
+    """On the real model (greedy decoding): the streaming safety check raises the medication banner while tokens
+    still arrive, then the final assessment replaces it; the conversation keeps the turn."""
+    from safemed_desktop.records import PatientContext
+
+    win = real_window
+    win.config = win.config.with_overrides({"max_tokens": 80, "temperature": 0.0}, source="test")
+    win.service.config = win.config
+    seen: list[tuple[bool, str]] = []  # (the answer was still streaming, banner text) at each banner change
+    win.answer_view.banner_changed.connect(
+        lambda text: seen.append((win.answer_view.record is None and win.controller.busy, text)))
+    win.patient_panel.set_patient(PatientContext(age=40, allergies=("penicillin",)))
+    tokens_after: list[int] = []
+    win.token_received.connect(lambda _e: tokens_after.append(1) if streaming_alert_shown() else None)
+
+    def streaming_alert_shown() -> bool:
+        return any(live and "In the answer so far: Medication safety ALERT" in t for live, t in seen)
+
+    with qtbot.waitSignal(win.answer_saved, timeout=180000):
+        win.ask_panel.set_text("Is amoxicillin 500 mg three times daily right for acute otitis media?")
+        win.ask_panel.ask_button.click()
+    rec = win.answer_view.record
+    assert rec.signal("medication_safety").level == "alert"  # the allergy, found in the answer
+    streaming_alerts = [text for live, text in seen if live and "In the answer so far: Medication safety ALERT" in text]
+    assert streaming_alerts, seen  # the banner rose before the record, from the streamed text
+    assert tokens_after  # and tokens kept arriving after it (the default policy warns)
+    assert "provisional" not in win.answer_view.banner_text and "Medication safety ALERT" in win.answer_view.banner_text
+    qtbot.waitUntil(lambda: win.turn_strip.list.count() == 1, timeout=20000)
+
+
 def test_selftest_entry_point_exits_zero(safemed_home):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-m", "safemed_desktop.gui.app", "--selftest", "--timeout", "240"],

@@ -62,7 +62,7 @@ def test_badges_show_level_by_icon_text_and_tooltip(qtbot):
     assert not med.icon().isNull()
     assert med.property("level") == "alert"
     assert "Dose above the daily maximum." in med.toolTip() and "formulary@2026.11.0" in med.toolTip()
-    assert row.badge("red_flags").text() == "Red flags: Not assessed"
+    assert row.badge("red_flags").text() == "Red flags (urgent symptoms): Not assessed"  # clinician-facing names
     with qtbot.waitSignal(row.badge_activated) as blocker:
         qtbot.mouseClick(med, Qt.MouseButton.LeftButton)
     assert blocker.args[0].name == "medication_safety"
@@ -172,7 +172,9 @@ def test_feedback_panel_scores_steps_flags_and_edit(qtbot):
     panel.comment.setPlainText("dose is wrong")
     dlg = panel.open_editor()
     dlg.editor.setPlainText("Give paracetamol at most 4 g daily; check INR with warfarin.")
-    assert "4 g daily" in dlg.diff.toPlainText() and "6 g daily" in dlg.diff.toPlainText()
+    diff = dlg.diff.toPlainText()
+    assert "Before: Give paracetamol 6 g daily" in diff and "After: Give paracetamol at most 4 g daily" in diff
+    assert "---" not in diff and "+++" not in diff and "@@" not in diff  # readable, not a unified diff
     dlg.accept()
     assert panel.edited_text.startswith("Give paracetamol at most 4 g")
     with qtbot.waitSignal(panel.submitted) as sub:
@@ -279,6 +281,7 @@ def test_lock_screen_first_run_validation_and_profiles(qtbot):
     ls.unlock_button.click()
     assert "differ" in ls.message.text() and ls.passphrase2.text() == ""
     ls.passphrase2.setText("long enough 1")
+    ls.admin_pin.setText("1357-admin")  # the store is created with its site administrator (name and PIN)
     with qtbot.waitSignal(ls.create_requested) as created:
         qtbot.keyClick(ls.passphrase2, Qt.Key.Key_Return)
     assert created.args == ["long enough 1"]

@@ -68,13 +68,39 @@ def store_path(tmp_path) -> Path:
     return tmp_path / "data" / "safemed.db"
 
 
+ADMIN_PIN = "admin-pin-1357"
+PIN = "clinician-pin-2468"
+
+
 @pytest.fixture
-def store(store_path):
-    s = Store.create(store_path, PASSPHRASE, "site-test", kdf_params=KdfParams.fast_for_tests())
+def anchor_dir(tmp_path) -> Path:
+    """This user's anchor folder (beside the config, outside the store's folder)."""
+    return tmp_path / "config" / "anchors"
+
+
+@pytest.fixture
+def store(store_path, anchor_dir):
+    """A new store, signed in as its site administrator ("admin", ``ADMIN_PIN``)."""
+    s = Store.create(store_path, PASSPHRASE, "site-test", kdf_params=KdfParams.fast_for_tests(), admin_pin=ADMIN_PIN,
+                     anchor_dir=anchor_dir)
     yield s
     s.close()
 
 
+def add_profile(store, name: str, role: str, pin: str = PIN) -> str:
+    """A new profile, added by the site administrator (signed in for it when needed); the admin stays signed in."""
+    if (store.profile or {}).get("role") != "site_admin":
+        store.authenticate("admin", ADMIN_PIN)
+    return store.add_profile(name, role, pin)
+
+
+def sign_in(store, who: str, pin: str = PIN) -> str:
+    return store.authenticate(who, pin)["id"]
+
+
 @pytest.fixture
 def clinician(store) -> str:
-    return store.add_profile("Dr Test Attending", "attending")
+    """An attending's profile, signed in."""
+    pid = add_profile(store, "Dr Test Attending", "attending")
+    sign_in(store, pid)
+    return pid

@@ -12,7 +12,7 @@ from safemed_desktop.errors import IntegrityError
 from safemed_desktop.store import Store
 from safemed_desktop.store.audit import checkpoint_message, event_hash, genesis_hash, record_digest
 
-from .conftest import PASSPHRASE, make_answer
+from .conftest import PASSPHRASE, PIN, make_answer
 
 
 @pytest.fixture
@@ -29,6 +29,7 @@ def populated(store, clinician, rubric):
 def _reopen(path) -> Store:
     s = Store.open(path)
     s.unlock(PASSPHRASE)
+    s.authenticate("Dr Test Attending", PIN)
     return s
 
 
@@ -45,9 +46,9 @@ def test_verify_ok_on_a_healthy_store(populated):
     report = store.verify()
     assert report.ok and report.first_broken is None and report.integrity == "ok"
     assert report.key_authenticated is True
-    # 4 meta + key ring + profile + 2 answers + 2 feedback + 1 edit
-    assert report.n_events == 11 == report.n_records
-    assert report.n_checkpoints == 6  # one signed checkpoint per write transaction
+    # 4 meta + key ring + 2 profiles and their credentials + 2 answers + 2 feedback + 1 edit
+    assert report.n_events == 14 == report.n_records
+    assert report.n_checkpoints == 7  # one signed checkpoint per write transaction
     store.lock()
     locked = store.verify()
     assert locked.ok and locked.key_authenticated is None
@@ -85,8 +86,9 @@ def test_nonce_byte_changed_on_disk(populated, store_path):
     try:
         report = s.verify()
         assert not report.ok and f"feedback/{fa})" in report.first_broken
-        with pytest.raises(IntegrityError):
-            s.provenance(a.id)
+        prov = s.provenance(a.id)  # shown as failed, with the reason, never with its values
+        assert prov["audits"] == [] and [f["id"] for f in prov["integrity"]["failed"]] == [fa]
+        assert "altered on disk" in prov["integrity"]["failed"][0]["failed"]
         raw = s._conn.execute("SELECT comment_enc FROM feedback WHERE id = ?", (fa,)).fetchone()[0]
         with pytest.raises(IntegrityError, match="failed authentication"):
             s._cipher.decrypt("feedback", fa, "comment_enc", raw)
@@ -106,8 +108,11 @@ def test_metadata_byte_changed_on_disk(populated, store_path):
             '{"medical_correctness":5}'
         report = s.verify()
         assert not report.ok and f"feedback/{fa})" in report.first_broken and "altered" in report.first_broken
-        with pytest.raises(IntegrityError, match=f"feedback record {fa} was altered"):
-            s.provenance(a.id)
+        prov = s.provenance(a.id)
+        assert prov["audits"] == [] and prov["integrity"]["failed"][0]["failed"].startswith(
+            f"feedback record {fa} was altered")
+        # the forged 5 is counted nowhere: the track record holds only the other answer's verified 5
+        assert prov["track_record"]["overall"]["feedback_count"] == 1
         assert s.get_answer(a.id) == a and s.provenance(b.id)["audits"][0]["scores"] == {"medical_correctness": 5}
     finally:
         s.close()
@@ -204,8 +209,9 @@ def _recompute_chain(conn: sqlite3.Connection, store_uuid: str, resign_with=None
         h = event_hash(prev, seq, ts, actor, action, table, row_id, digest)
         conn.execute("UPDATE audit SET record_digest = ?, prev_hash = ?, hash = ? WHERE seq = ?", (digest, prev, h, seq))
         hashes[seq] = prev = h
-    for (seq,) in conn.execute("SELECT seq FROM checkpoints").fetchall():
-        sig = resign_with.sign(checkpoint_message(store_uuid, seq, hashes[seq])) if resign_with else None
+    for seq, ts, version, prev_seq in conn.execute("SELECT seq, ts, version, prev_seq FROM checkpoints").fetchall():
+        sig = resign_with.sign(checkpoint_message(store_uuid, seq, hashes[seq], ts, prev_seq, version)) \
+            if resign_with else None
         if sig is None:
             conn.execute("UPDATE checkpoints SET head_hash = ? WHERE seq = ?", (hashes[seq], seq))
         else:

@@ -10,9 +10,16 @@ from safemed_desktop.cli import main
 from safemed_desktop.config import load_config
 from safemed_desktop.store import open_store
 
+TEST_PROFILE_PIN = "test-pin-2468"  # tests/conftest.py: the PIN of the admin `store init` creates
 from .conftest import make_answer
 
 PASS = "cli site passphrase"
+DOC_PIN = "resident-pin-97"
+
+
+def act_as(monkeypatch, name: str, pin: str) -> None:
+    monkeypatch.setenv("SAFEMED_PROFILE", name)
+    monkeypatch.setenv("SAFEMED_PROFILE_PIN", pin)
 
 
 def test_store_cli_lifecycle(safemed_home, monkeypatch, capsys, tmp_path):
@@ -24,12 +31,15 @@ def test_store_cli_lifecycle(safemed_home, monkeypatch, capsys, tmp_path):
     assert main(["store", "init"]) == 2  # refuses to overwrite
     assert "already exists" in capsys.readouterr().err
 
-    assert main(["store", "add-profile", "Dr CLI", "--role", "resident"]) == 0
+    monkeypatch.setenv("SAFEMED_NEW_PROFILE_PIN", DOC_PIN)
+    assert main(["store", "add-profile", "Dr CLI", "--role", "resident"]) == 0  # as the site admin (env)
     clinician = capsys.readouterr().out.strip()
     rec = make_answer("cli question", steps=("first", "second", "third"))
     with open_store(cfg) as s:
         s.unlock(PASS)
+        s.authenticate("Dr CLI", DOC_PIN)
         assert s.save_answer(rec) == rec.id
+    act_as(monkeypatch, "Dr CLI", DOC_PIN)
 
     edit = tmp_path / "edit.txt"
     edit.write_text("edited by the CLI\n", encoding="utf-8")
@@ -47,6 +57,7 @@ def test_store_cli_lifecycle(safemed_home, monkeypatch, capsys, tmp_path):
 
     with open_store(cfg) as s:
         s.unlock(PASS)
+        s.authenticate(clinician, DOC_PIN)
         p = s.provenance(rec.id)
     assert len(p["audits"]) == 1
     a = p["audits"][0]
@@ -64,8 +75,15 @@ def test_store_cli_lifecycle(safemed_home, monkeypatch, capsys, tmp_path):
     stats = json.loads(capsys.readouterr().out)
     assert stats["records"]["feedback"] == 1 and stats["site_id"] == "pilot-7" and stats["kdf"]["time_cost"] == 3
 
-    assert main(["store", "rekey"]) == 0
+    # a resident may not rekey nor add profiles; the site administrator may (--as)
+    assert main(["store", "rekey"]) == 2
+    assert "may not" in capsys.readouterr().err
+    assert main(["store", "add-profile", "Dr Evil", "--role", "reviewer"]) == 2
+    assert "may not" in capsys.readouterr().err
+    monkeypatch.setenv("SAFEMED_PROFILE_PIN", TEST_PROFILE_PIN)
+    assert main(["store", "rekey", "--as", "admin"]) == 0
     assert "generation 2" in capsys.readouterr().out
+    act_as(monkeypatch, "admin", TEST_PROFILE_PIN)
     monkeypatch.setenv("SAFEMED_NEW_PASSPHRASE", "the next passphrase")
     assert main(["store", "change-passphrase"]) == 0
     assert main(["store", "unlock-check"]) == 2

@@ -7,11 +7,12 @@ import sqlite3
 
 import pytest
 
-from safemed_desktop.errors import InputError, IntegrityError, StoreLockedError, WrongPassphraseError
+from safemed_desktop.errors import (AuthenticationError, InputError, IntegrityError, PermissionDeniedError,
+                                    StoreLockedError, WrongPassphraseError)
 from safemed_desktop.store import KdfParams, Store
 from safemed_desktop.store.crypto import NONCE_BYTES, FieldCipher, derive_kek, new_data_key, unwrap_key, wrap_key
 
-from .conftest import PASSPHRASE, make_answer
+from .conftest import ADMIN_PIN, PASSPHRASE, add_profile, make_answer, sign_in
 
 
 def test_field_cipher_roundtrip_random_nonce_and_aad_binding():
@@ -62,7 +63,7 @@ def test_scrypt_fallback_derives_a_key():
 def test_default_argon2id_parameters_create_and_unlock(tmp_path):
     """The real defaults: Argon2id t=3, m=64 MiB, p=2, stored next to the wrapped key."""
     path = tmp_path / "real.db"
-    s = Store.create(path, PASSPHRASE, "site-real")
+    s = Store.create(path, PASSPHRASE, "site-real", admin_pin=ADMIN_PIN)
     try:
         kdf = json.loads(s._conn.execute("SELECT kdf FROM keyring").fetchone()[0])
         assert (kdf["algorithm"], kdf["time_cost"], kdf["memory_cost_kib"], kdf["parallelism"]) == \
@@ -74,6 +75,9 @@ def test_default_argon2id_parameters_create_and_unlock(tmp_path):
         with pytest.raises(WrongPassphraseError):
             s.unlock("not the passphrase")
         s.unlock(PASSPHRASE)
+        with pytest.raises(AuthenticationError):  # the passphrase opens the data, a profile must still sign in
+            s.get_answer(rec.id)
+        s.authenticate("admin", ADMIN_PIN)
         assert s.get_answer(rec.id) == rec
     finally:
         s.close()
@@ -95,7 +99,8 @@ def test_wrong_passphrase_raises_and_writes_nothing(store, store_path):
         assert not s.is_unlocked
         with pytest.raises(StoreLockedError):
             s.get_answer(rec.id)
-        assert s._conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == 6  # 4 meta + key ring + answer
+        # 4 meta + key ring + the admin's profile and credential + answer
+        assert s._conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == 8
     finally:
         s.close()
     assert _files(store_path) == before
@@ -105,6 +110,9 @@ def test_change_passphrase_keeps_every_record(store, store_path, clinician, rubr
     recs = [make_answer(f"question {i}") for i in range(3)]
     store.save_answers(recs)
     fid = store.add_feedback(recs[0].id, clinician, rubric, {"medical_correctness": 4}, comment="kept comment")
+    with pytest.raises(PermissionDeniedError):  # an attending may not change the site passphrase
+        store.change_passphrase(PASSPHRASE, "brand new passphrase")
+    sign_in(store, "admin", ADMIN_PIN)
     with pytest.raises(WrongPassphraseError):
         store.change_passphrase("wrong old passphrase", "brand new passphrase")
     with pytest.raises(InputError, match="at least 8"):
@@ -116,6 +124,7 @@ def test_change_passphrase_keeps_every_record(store, store_path, clinician, rubr
         with pytest.raises(WrongPassphraseError):
             s.unlock(PASSPHRASE)
         s.unlock("brand new passphrase")
+        sign_in(s, clinician)
         assert [s.get_answer(r.id) for r in recs] == recs
         assert s.provenance(recs[0].id)["audits"][0]["comment"] == "kept comment"
         assert s.provenance(recs[0].id)["audits"][0]["id"] == fid
@@ -131,6 +140,9 @@ def test_rekey_reencrypts_every_field_without_losing_a_record(store, store_path,
     store.add_edit(recs[1].id, "an edited answer", clinician)
     old_blobs = dict(store._conn.execute("SELECT id, question_enc FROM answers").fetchall())
     old_wrapped = store._conn.execute("SELECT wrapped_key FROM keyring").fetchone()[0]
+    with pytest.raises(PermissionDeniedError):  # an attending may not rekey
+        store.rekey()
+    sign_in(store, "admin", ADMIN_PIN)
     store.rekey()
     new_blobs = dict(store._conn.execute("SELECT id, question_enc FROM answers").fetchall())
     assert all(old_blobs[i] != new_blobs[i] for i in old_blobs)
@@ -140,6 +152,7 @@ def test_rekey_reencrypts_every_field_without_losing_a_record(store, store_path,
     s = Store.open(store_path)
     try:
         s.unlock(PASSPHRASE)
+        sign_in(s, clinician)
         assert [s.get_answer(r.id) for r in recs] == recs
         assert s.edit_history(recs[1].id)[1]["text"] == "an edited answer"
         assert s.provenance(recs[1].id)["audits"][0]["comment"] == "rekey comment"
@@ -157,6 +170,7 @@ def test_rekey_refuses_when_a_record_was_tampered(store, clinician, rubric):
     store.save_answer(rec)
     conn = store._conn
     conn.execute("UPDATE answers SET category = 'tampered' WHERE id = ?", (rec.id,))
+    sign_in(store, "admin", ADMIN_PIN)
     with pytest.raises(IntegrityError, match="rekey refused"):
         store.rekey()
     assert store.stats()["key_generation"] == 1
@@ -167,14 +181,15 @@ def test_rekey_in_another_process_forces_relock(store, store_path, clinician):
     other = Store.open(store_path)
     try:
         other.unlock(PASSPHRASE)
+        sign_in(other, "admin", ADMIN_PIN)
         other.rekey()
     finally:
         other.close()
     with pytest.raises(StoreLockedError, match="re-keyed by another process"):
-        store.add_profile("Nurse After Rekey", "nurse")
+        store.add_edit(make_answer().id, "text", clinician)
     assert not store.is_unlocked
     store.unlock(PASSPHRASE)
-    pid = store.add_profile("Nurse After Rekey", "nurse")
+    pid = add_profile(store, "Nurse After Rekey", "nurse")
     assert any(p["id"] == pid for p in store.list_profiles())
 
 

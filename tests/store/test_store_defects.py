@@ -12,14 +12,14 @@ from safemed_desktop.errors import DiskFullError, StoreError
 from safemed_desktop.store import KdfParams, Store
 from safemed_desktop.store import store as store_module
 
-from .conftest import PASSPHRASE, FakeClock, make_answer
+from .conftest import ADMIN_PIN, PASSPHRASE, FakeClock, make_answer
 
 
 @pytest.fixture
 def clocked(store_path):
     clock = FakeClock()
     s = Store.create(store_path, PASSPHRASE, "site", kdf_params=KdfParams.fast_for_tests(), idle_lock_minutes=10,
-                     clock=clock)
+                     clock=clock, admin_pin=ADMIN_PIN)
     s.save_answer(make_answer())
     yield s, clock
     s.close()

@@ -15,7 +15,7 @@ from safemed_desktop.errors import DiskFullError, StoreLockedError
 from safemed_desktop.records.patient import PatientContext
 from safemed_desktop.store import KdfParams, Store
 
-from .conftest import PASSPHRASE, REPO_ROOT, make_answer
+from .conftest import ADMIN_PIN, PASSPHRASE, PIN, REPO_ROOT, make_answer, sign_in
 
 
 def _python(script: str, *args: str) -> subprocess.Popen:
@@ -81,6 +81,7 @@ WRITER = """
     from safemed_desktop.store import Store
     store = Store.open(sys.argv[1])
     store.unlock(sys.argv[2])
+    store.authenticate(sys.argv[4], sys.argv[5])
     rubric = load_rubric()
     i = 0
     while True:
@@ -96,7 +97,7 @@ def test_sigkill_during_feedback_writes_loses_no_committed_record(store, store_p
     rec = make_answer()
     store.save_answer(rec)
     store.close()
-    child = _python(WRITER, str(store_path), PASSPHRASE, rec.id, clinician)
+    child = _python(WRITER, str(store_path), PASSPHRASE, rec.id, clinician, PIN)
     committed = []
     try:
         while len(committed) < 40:
@@ -111,6 +112,7 @@ def test_sigkill_during_feedback_writes_loses_no_committed_record(store, store_p
     s = Store.open(store_path)
     try:
         s.unlock(PASSPHRASE)
+        sign_in(s, clinician)
         stored = {a["id"] for a in s.provenance(rec.id)["audits"]}
         assert set(committed) <= stored
         assert len(stored) >= 40
@@ -154,18 +156,20 @@ def _mount_tiny_tmpfs(path) -> bool:
     if os.geteuid() != 0 or sys.platform != "linux":
         return False
     path.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(path)], capture_output=True)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(path)], capture_output=True)
     return res.returncode == 0
 
 
 def test_disk_full_on_a_real_tiny_filesystem(tmp_path, rubric):
     mnt = tmp_path / "tiny"
     if not _mount_tiny_tmpfs(mnt):
-        pytest.skip("needs root and tmpfs to mount a 512 KiB filesystem (covered by the max_page_count test)")
+        pytest.skip("needs root and tmpfs to mount a 2 MiB filesystem (covered by the max_page_count test)")
     try:
-        s = Store.create(mnt / "safemed.db", PASSPHRASE, "site", kdf_params=KdfParams.fast_for_tests())
+        s = Store.create(mnt / "safemed.db", PASSPHRASE, "site", kdf_params=KdfParams.fast_for_tests(),
+                         admin_pin=ADMIN_PIN)
         try:
-            doc = s.add_profile("Dr Full Disk", "attending")
+            doc = s.add_profile("Dr Full Disk", "attending", PIN)
+            sign_in(s, doc)
             rec = make_answer()
             s.save_answer(rec)
             written = _fill_until_full(s, rec.id, doc, rubric)
@@ -177,6 +181,7 @@ def test_disk_full_on_a_real_tiny_filesystem(tmp_path, rubric):
         s = Store.open(mnt / "safemed.db")
         try:
             s.unlock(PASSPHRASE)
+            sign_in(s, doc)
             assert len(s.provenance(rec.id)["audits"]) == written
             report = s.verify()
             assert report.ok, report.problems
@@ -213,8 +218,9 @@ def _scan(store_path) -> dict[str, list[str]]:
 
 
 def test_canary_plaintext_never_reaches_disk(store_path, rubric):
-    s = Store.create(store_path, PASSPHRASE, "site", kdf_params=KdfParams.fast_for_tests())
-    doc = s.add_profile(CANARIES["display_name"], "resident")
+    s = Store.create(store_path, PASSPHRASE, "site", kdf_params=KdfParams.fast_for_tests(), admin_pin=ADMIN_PIN)
+    doc = s.add_profile(CANARIES["display_name"], "resident", PIN)
+    sign_in(s, doc)
     rec = make_answer(CANARIES["question"], answer=CANARIES["answer"], steps=(CANARIES["reasoning"], "second step"),
                       patient=PatientContext(age=50, allergies=(CANARIES["allergy"],),
                                              medications=(CANARIES["medication"],)))
@@ -232,6 +238,7 @@ def test_canary_plaintext_never_reaches_disk(store_path, rubric):
     # positive control: clear metadata written in the same records is visible to the same scan
     raw = b"".join(p.read_bytes() for p in store_path.parent.iterdir() if p.name.startswith(store_path.name))
     assert b"formulary@2026.11.0" in raw and b"medication_safety" in raw
+    sign_in(s, "admin", ADMIN_PIN)
     s.rekey()
     assert _scan(store_path) == {}
     s.close()

@@ -18,17 +18,22 @@ from .conftest import make_answer
 PASS = "correct horse battery staple"
 VISIBLE = "visible to other local users"
 COMMENT = "Patient Jane Roe: warfarin interaction missed"
+DOC_PIN = "resident-pin-4321"
 
 
 @pytest.fixture
 def answer_id(safemed_home, monkeypatch, capsys) -> str:
     monkeypatch.setenv("SAFEMED_PASSPHRASE", PASS)
     assert main(["store", "init"]) == 0
+    monkeypatch.setenv("SAFEMED_NEW_PROFILE_PIN", DOC_PIN)
     assert main(["store", "add-profile", "Dr Comment", "--role", "resident"]) == 0
     capsys.readouterr()
+    monkeypatch.setenv("SAFEMED_PROFILE", "Dr Comment")  # feedback is given as this resident
+    monkeypatch.setenv("SAFEMED_PROFILE_PIN", DOC_PIN)
     rec = make_answer("feedback input question")
     with open_store(load_config()) as s:
         s.unlock(PASS)
+        s.authenticate("Dr Comment", DOC_PIN)
         s.save_answer(rec)
     return rec.id
 
@@ -36,6 +41,7 @@ def answer_id(safemed_home, monkeypatch, capsys) -> str:
 def _comments(answer_id: str) -> list[str | None]:
     with open_store(load_config()) as s:
         s.unlock(PASS)
+        s.authenticate("Dr Comment", DOC_PIN)
         return [a["comment"] for a in s.provenance(answer_id)["audits"]]
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from safemed_desktop.store import KdfParams, Store
 
-from .conftest import MODEL_A, MODEL_B, PASSPHRASE, FakeClock, make_answer
+from .conftest import ADMIN_PIN, MODEL_A, MODEL_B, PASSPHRASE, FakeClock, add_profile, make_answer, sign_in
 
 DAY = 86400.0
 
@@ -15,13 +15,14 @@ DAY = 86400.0
 def timed(store_path):
     now = FakeClock(start=1_800_000_000.0)
     s = Store.create(store_path, PASSPHRASE, "site", kdf_params=KdfParams.fast_for_tests(), strike_window_days=30,
-                     now=now)
+                     now=now, admin_pin=ADMIN_PIN)
     yield s, now
     s.close()
 
 
 def test_provenance_of_an_answer(store, clinician, rubric):
-    pharm = store.add_profile("Pharmacist P", "pharmacist")
+    pharm = add_profile(store, "Pharmacist P", "pharmacist")
+    sign_in(store, clinician)
     a1 = make_answer("renal dosing q1", category="renal")
     a2 = make_answer("renal dosing q2", category="renal")
     a3 = make_answer("cardio q", category="cardiology")
@@ -29,10 +30,13 @@ def test_provenance_of_an_answer(store, clinician, rubric):
     store.save_answers([a1, a2, a3, other])
     store.add_feedback(a1.id, clinician, rubric, {"medical_correctness": 4, "medication_safety": 2},
                        flags=["unsafe"], comment="too high for eGFR 25")
+    sign_in(store, pharm)
     store.add_feedback(a1.id, pharm, rubric, {"medical_correctness": 2, "medication_safety": 4})
+    sign_in(store, clinician)
     store.add_feedback(a2.id, clinician, rubric, {"medical_correctness": 3})
     store.add_feedback(a3.id, clinician, rubric, {"medical_correctness": 5}, flags=["hallucination"])
     store.add_feedback(other.id, clinician, rubric, {"medical_correctness": 1}, flags=["unsafe"])
+    sign_in(store, pharm)
     store.add_edit(a1.id, "reduced dose", pharm)
 
     p = store.provenance(a1.id)
@@ -55,7 +59,8 @@ def test_provenance_of_an_answer(store, clinician, rubric):
 
 def test_five_strike_rule_marks_model_for_review(timed, rubric):
     s, now = timed
-    doc = s.add_profile("Dr Strike", "attending")
+    doc = add_profile(s, "Dr Strike", "attending")
+    sign_in(s, doc)
     answers = [make_answer(f"q{i}") for i in range(7)]
     s.save_answers(answers)
     other = make_answer("other", model=MODEL_B)
@@ -91,7 +96,8 @@ def test_five_strike_rule_marks_model_for_review(timed, rubric):
 
 def test_strikes_outside_the_window_do_not_count(timed, rubric):
     s, now = timed
-    doc = s.add_profile("Dr Window", "resident")
+    doc = add_profile(s, "Dr Window", "resident")
+    sign_in(s, doc)
     answers = [make_answer(f"q{i}") for i in range(8)]
     s.save_answers(answers)
     for a in answers[:4]:

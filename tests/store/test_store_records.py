@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from safemed_desktop.errors import InputError
+from safemed_desktop.errors import InputError, PermissionDeniedError
 from safemed_desktop.records.events import Timings
 from safemed_desktop.records.patient import PatientContext
 from safemed_desktop.records.signal import Signal
 from safemed_desktop.store import FeedbackInput, Store
 
-from .conftest import MODEL_B, PASSPHRASE, make_answer
+from .conftest import ADMIN_PIN, MODEL_B, PASSPHRASE, PIN, add_profile, make_answer, sign_in
 
 
 def test_answer_round_trip_survives_reopen(store, store_path):
@@ -28,6 +28,7 @@ def test_answer_round_trip_survives_reopen(store, store_path):
     s = Store.open(store_path)
     try:
         s.unlock(PASSPHRASE)
+        sign_in(s, "admin", ADMIN_PIN)
         got = s.get_answer(rec.id)
         assert got == rec and got.to_dict() == rec.to_dict()  # full precision, not the display rounding
         assert s.get_answer(blocked.id) == blocked
@@ -64,13 +65,16 @@ def test_list_answers_newest_first_and_search(store):
 
 
 def test_profiles(store):
-    pid = store.add_profile("Dr Ada Lovelace", "pharmacist")
+    admin = store.profile["id"]
+    pid = store.add_profile("Dr Ada Lovelace", "pharmacist", PIN)
     assert [(p["id"], p["role"], p["display_name"]) for p in store.list_profiles()] == \
-        [(pid, "pharmacist", "Dr Ada Lovelace")]
+        [(admin, "site_admin", "admin"), (pid, "pharmacist", "Dr Ada Lovelace")]
     with pytest.raises(InputError, match="unknown role"):
-        store.add_profile("Someone", "surgeon")
+        store.add_profile("Someone", "surgeon", PIN)
     with pytest.raises(InputError, match="display name"):
-        store.add_profile("  ", "nurse")
+        store.add_profile("  ", "nurse", PIN)
+    with pytest.raises(InputError, match="at least 4"):
+        store.add_profile("Dr Short Pin", "nurse", "12")
 
 
 def test_feedback_validation(store, clinician, rubric):
@@ -97,7 +101,7 @@ def test_feedback_validation(store, clinician, rubric):
             store.add_feedback(rec.id, clinician, rubric, **kwargs)
     with pytest.raises(InputError, match="no answer"):
         store.add_feedback("missing", clinician, rubric, {"medical_correctness": 3})
-    with pytest.raises(InputError, match="no clinician profile"):
+    with pytest.raises(PermissionDeniedError, match="only be recorded as the signed-in profile"):
         store.add_feedback(rec.id, "nobody", rubric, {"medical_correctness": 3})
     assert store._conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] == 1  # nothing partial
 
@@ -146,11 +150,14 @@ def test_feedback_with_edit_is_one_transaction(store, clinician, rubric):
 
 
 def test_edits_are_versioned_and_diffable(store, clinician, rubric):
-    other = store.add_profile("Dr Second Reviewer", "reviewer")
+    other = add_profile(store, "Dr Second Reviewer", "reviewer")
+    sign_in(store, clinician)
     rec = make_answer(answer="Give paracetamol 1 g every 4 hours.\nMaximum 6 g per day.")
     store.save_answer(rec)
     assert store.add_edit(rec.id, "Give paracetamol 1 g every 6 hours.\nMaximum 4 g per day.", clinician) == 1
+    sign_in(store, other)
     assert store.add_edit(rec.id, "Give paracetamol 1 g every 6 hours.\nMaximum 3 g per day (eGFR 25).", other) == 2
+    sign_in(store, clinician)
     hist = store.edit_history(rec.id)
     assert [(h["version"], h["parent_version"], h["author_role"]) for h in hist] == \
         [(0, None, "model"), (1, 0, "attending"), (2, 1, "reviewer")]

@@ -86,6 +86,20 @@ EXPECTED_AFTER = {
     "m002_audit_chain": MIGRATIONS_TABLE | M001 | M002,
     "m003_model_reviews": MIGRATIONS_TABLE | M001 | M002 | M003,
 }
+# verified ground (issue 10): checkpoints of format version 2, per-profile credentials
+CHECKPOINTS_V2 = ("table", "checkpoints",
+                  "CREATE TABLE checkpoints (seq INTEGER PRIMARY KEY, ts REAL NOT NULL, head_hash TEXT NOT NULL, "
+                  "signature BLOB NOT NULL, version INTEGER NOT NULL DEFAULT 1, prev_seq INTEGER)")
+CREDENTIALS = {
+    ("table", "profile_credentials",
+     "CREATE TABLE profile_credentials (id TEXT PRIMARY KEY REFERENCES profiles (id), kdf TEXT NOT NULL, "
+     "nonce BLOB NOT NULL, sealed_id BLOB NOT NULL, created_at REAL NOT NULL)"),
+    ("trigger", "profile_credentials_no_delete",
+     "CREATE TRIGGER profile_credentials_no_delete BEFORE DELETE ON profile_credentials BEGIN SELECT "
+     "RAISE(ABORT, 'profile_credentials records are never deleted'); END"),
+}
+# the store's own objects after every migration (other groups' migrations add their own tables, checked by them)
+STORE_CORE = {o for o in EXPECTED_AFTER["m003_model_reviews"] if o[1] != "checkpoints"} | {CHECKPOINTS_V2} | CREDENTIALS
 
 
 def _empty_db(tmp_path, name="empty.db") -> Database:
@@ -93,8 +107,9 @@ def _empty_db(tmp_path, name="empty.db") -> Database:
 
 
 def test_migrations_are_named_and_ordered():
-    assert KNOWN_MIGRATIONS == ("m001_records", "m002_audit_chain", "m003_model_reviews")
-    assert SCHEMA_VERSION == 3
+    assert KNOWN_MIGRATIONS[:3] == ("m001_records", "m002_audit_chain", "m003_model_reviews")
+    assert KNOWN_MIGRATIONS.index("m_checkpoints_v2") < KNOWN_MIGRATIONS.index("m_profile_credentials_v1")
+    assert len(set(KNOWN_MIGRATIONS)) == len(KNOWN_MIGRATIONS) == SCHEMA_VERSION
 
 
 @pytest.mark.parametrize("upto", list(EXPECTED_AFTER))
@@ -111,27 +126,46 @@ def test_migrate_is_idempotent_and_sets_user_version(tmp_path):
     assert migrate(db) == list(KNOWN_MIGRATIONS)
     assert migrate(db) == []
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert set(schema_sql(db.conn)) == EXPECTED_AFTER["m003_model_reviews"]
+    assert STORE_CORE <= set(schema_sql(db.conn))
 
 
 def test_older_store_is_upgraded_on_open(tmp_path, store_path):
+    """A store written before checkpoints v2 and credentials: upgraded on open, its version-1 checkpoints accepted
+    as legacy, and its first profile (a site administrator, since it has none) added and signed in."""
     from safemed_desktop.store import KdfParams
+    from safemed_desktop.store.audit import checkpoint_message
 
     s = Store.create(store_path, "older store passphrase", "site", kdf_params=KdfParams.fast_for_tests())
+    legacy = [(s._keys.sign(checkpoint_message(s.store_uuid, seq, head)), seq)
+              for seq, head in s._conn.execute("SELECT seq, head_hash FROM checkpoints").fetchall()]
     s.close()
-    # simulate a store written before m003 existed
     conn = sqlite3.connect(str(store_path), isolation_level=None)
-    conn.execute("DROP TABLE model_reviews")
-    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm003_model_reviews'")
-    conn.execute("PRAGMA user_version = 2")
+    conn.execute("DROP TRIGGER checkpoints_no_update")
+    conn.executemany("UPDATE checkpoints SET signature = ? WHERE seq = ?", legacy)  # as the old build signed them
+    conn.execute("ALTER TABLE checkpoints DROP COLUMN version")
+    conn.execute("ALTER TABLE checkpoints DROP COLUMN prev_seq")
+    conn.execute(M002_UPDATE_TRIGGER)
+    conn.execute("DROP TABLE profile_credentials")
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name IN ('m_checkpoints_v2', 'm_profile_credentials_v1')")
+    conn.execute("PRAGMA user_version = 3")
     conn.close()
     s = Store.open(store_path)
     try:
-        assert set(schema_sql(s._conn)) == EXPECTED_AFTER["m003_model_reviews"]
+        assert STORE_CORE <= set(schema_sql(s._conn))
+        assert s._conn.execute("SELECT DISTINCT version FROM checkpoints").fetchall() == [(1,)]
         s.unlock("older store passphrase")
         assert s.verify().ok
+        admin = s.add_profile("First Admin", "site_admin", "admin-pin-1")  # the first profile: a site_admin
+        s.authenticate(admin, "admin-pin-1")
+        report = s.verify()
+        assert report.ok, report.problems
+        assert sorted(r[0] for r in s._conn.execute("SELECT DISTINCT version FROM checkpoints")) == [1, 2]
     finally:
         s.close()
+
+
+M002_UPDATE_TRIGGER = ("CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints "
+                       "BEGIN SELECT RAISE(ABORT, 'checkpoints is append-only'); END")
 
 
 def test_store_files_use_wal_and_full_sync(store):
@@ -152,7 +186,7 @@ def test_schema_newer_than_app_is_refused_unknown_migration(store, store_path):
                  "VALUES ('safemed_store', 'm099_from_the_future', '2030-01-01')")
     conn.close()
     before = _bytes(store_path)
-    with pytest.raises(SchemaTooNewError, match="m099_from_the_future.*only knows version 3"):
+    with pytest.raises(SchemaTooNewError, match=f"m099_from_the_future.*only knows version {SCHEMA_VERSION}"):
         Store.open(store_path)
     assert _bytes(store_path) == before  # the newer store was not touched
 

@@ -7,14 +7,14 @@ import pytest
 from safemed_desktop.errors import StoreLockedError
 from safemed_desktop.store import KdfParams, Store
 
-from .conftest import PASSPHRASE, FakeClock, make_answer
+from .conftest import ADMIN_PIN, PASSPHRASE, FakeClock, make_answer
 
 
 @pytest.fixture
 def clocked(store_path):
     clock = FakeClock()
     s = Store.create(store_path, PASSPHRASE, "site", kdf_params=KdfParams.fast_for_tests(), idle_lock_minutes=10,
-                     clock=clock)
+                     clock=clock, admin_pin=ADMIN_PIN)
     yield s, clock
     s.close()
 
@@ -26,11 +26,12 @@ def test_store_opens_locked(store, store_path):
     s = Store.open(store_path)
     try:
         assert not s.is_unlocked
-        for call in (lambda: s.get_answer(rec.id), lambda: s.list_answers(), lambda: s.add_profile("X Y", "nurse"),
+        for call in (lambda: s.get_answer(rec.id), lambda: s.list_answers(), lambda: s.add_profile("X Y", "nurse", "pin-1234"),
                      lambda: s.provenance(rec.id)):
             with pytest.raises(StoreLockedError, match="locked"):
                 call()
         s.unlock(PASSPHRASE)
+        s.authenticate("admin", ADMIN_PIN)
         assert s.get_answer(rec.id) == rec
     finally:
         s.close()
@@ -60,8 +61,9 @@ def test_operations_enforce_idle_lock_even_without_check_idle(clocked):
     s, clock = clocked
     clock.advance(11 * 60)
     with pytest.raises(StoreLockedError):
-        s.add_profile("Late Nurse", "nurse")
-    assert s._conn.execute("SELECT COUNT(*) FROM profiles").fetchone()[0] == 0
+        s.add_profile("Late Nurse", "nurse", "pin-1234")
+    assert s._conn.execute("SELECT COUNT(*) FROM profiles").fetchone()[0] == 1  # the site administrator only
+    assert s.profile is None  # locking signs the profile out
 
 
 def test_lock_zeroes_key_buffers(store):
