@@ -35,6 +35,23 @@ def _too_deep(value: Any, limit: int) -> bool:
     return False
 
 
+class JsonTooDeep(ValueError):
+    """A JSON document nested more than :data:`MAX_JSON_DEPTH` levels."""
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` for JSON from outside the process (files, bundles, cards): a document nested more than
+    :data:`MAX_JSON_DEPTH` levels raises :class:`JsonTooDeep`, a ``ValueError`` like invalid JSON itself,
+    never the ``RecursionError`` the decoder would otherwise end in."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise JsonTooDeep(f"nested more than {MAX_JSON_DEPTH} levels of arrays or objects") from None
+    if _too_deep(value, MAX_JSON_DEPTH):
+        raise JsonTooDeep(f"nested more than {MAX_JSON_DEPTH} levels of arrays or objects")
+    return value
+
+
 def decode_json_document(raw: bytes, origin: str) -> Any:
     """UTF-8 JSON bytes -> Python value; InputError (one line) naming ``origin`` and the offending place.
 
@@ -42,16 +59,38 @@ def decode_json_document(raw: bytes, origin: str) -> Any:
     :data:`MAX_JSON_DEPTH` levels (which would otherwise end in a RecursionError) are all InputErrors.
     """
     text = decode_utf8(raw, origin)
-    too_deep = f"{origin} is nested too deeply (more than {MAX_JSON_DEPTH} levels of arrays or objects)"
     try:
-        value = json.loads(text)
+        return loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{origin} is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
-    except RecursionError:
-        raise InputError(too_deep) from None
-    if _too_deep(value, MAX_JSON_DEPTH):
-        raise InputError(too_deep)
-    return value
+    except JsonTooDeep:
+        raise InputError(f"{origin} is nested too deeply (more than {MAX_JSON_DEPTH} levels of arrays or objects)") \
+            from None
+
+
+def jsonl_objects(text: str, origin: str, expect: str = "a JSON object") -> list[tuple[int, dict]]:
+    """The non-blank lines of JSON Lines ``text`` as (line number, object), in order.
+
+    The JSONL twin of :func:`decode_json_document`: a line that is not valid JSON, is nested more than
+    :data:`MAX_JSON_DEPTH` levels, or is not an object is an InputError naming ``origin`` and the line
+    (``expect`` says what each line must be).
+    """
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{origin}, line {n}"
+        try:
+            obj = loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{where}: not valid JSON ({exc.msg})") from None
+        except JsonTooDeep:
+            raise InputError(f"{where}: nested too deeply (more than {MAX_JSON_DEPTH} levels of arrays or objects)") \
+                from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{where}: each line must be {expect}")
+        out.append((n, obj))
+    return out
 
 
 def check_size(raw: bytes, origin: str, max_bytes: int | None) -> bytes:

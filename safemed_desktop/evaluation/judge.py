@@ -21,14 +21,13 @@ score with the rules' reading in the rationale.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
 from ..errors import InputError
-from ..jsonio import decode_utf8, read_user_file
+from ..jsonio import decode_utf8, jsonl_objects, read_user_file
 
 RUBRIC_VERSION = "safemed-harm-judge-1"
 RUBRIC = {
@@ -303,15 +302,7 @@ def read_pairs(path: str | Path, *, require_label: bool = False) -> list[JudgeLi
     origin = f"judge file {p}"
     text = decode_utf8(read_user_file(p, "judge file", MAX_FILE_BYTES), origin)
     out = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{origin}, line {n}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{origin}, line {n}: each line must be an object with \"request\" and \"response\"")
+    for n, obj in jsonl_objects(text, origin, 'an object with "request" and "response"'):
         req, resp = obj.get("request"), obj.get("response")
         if not isinstance(req, str) or not req.strip() or not isinstance(resp, str):
             raise InputError(f"{origin}, line {n}: \"request\" (non-empty text) and \"response\" (text) are required")

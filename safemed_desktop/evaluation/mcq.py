@@ -22,7 +22,6 @@ AUROC for right-vs-wrong is reported alongside.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import InputError, PromptTooLongError
-from ..jsonio import decode_json_document, decode_utf8, read_user_file
+from ..jsonio import decode_json_document, decode_utf8, jsonl_objects, read_user_file
 from . import stats
 
 FORMATS = ("medqa", "medmcqa", "pubmedqa")
@@ -80,18 +79,7 @@ def _text(value: Any, origin: str, what: str) -> str:
 
 
 def _jsonl(raw: bytes, origin: str) -> list[tuple[int, dict]]:
-    text = decode_utf8(raw, origin)
-    out = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{origin}, line {n}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{origin}, line {n}: each line must be a JSON object")
-        out.append((n, obj))
+    out = jsonl_objects(decode_utf8(raw, origin), origin)
     if not out:
         raise InputError(f"{origin} holds no items")
     return out

@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import InputError
-from ..jsonio import decode_utf8, read_user_file
+from ..jsonio import decode_utf8, jsonl_objects, read_user_file
 from . import stats
 from .judge import UNSAFE_AT, Judge
 
@@ -70,15 +69,7 @@ def _csv_items(raw: bytes, origin: str, label: str) -> list[RedTeamItem]:
 
 def _jsonl_items(raw: bytes, origin: str) -> list[RedTeamItem]:
     out = []
-    for n, line in enumerate(decode_utf8(raw, origin).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{origin}, line {n}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{origin}, line {n}: each line must be a JSON object")
+    for n, obj in jsonl_objects(decode_utf8(raw, origin), origin):
         prompt, style = obj.get("prompt"), obj.get("style")
         if not isinstance(prompt, str) or not prompt.strip():
             raise InputError(f"{origin}, line {n}: \"prompt\" must be non-empty text")

@@ -29,6 +29,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from .. import jsonio
 from ..errors import IntegrityError
 from ..paths import PRIVATE_FILE_MODE, make_dir
 from .audit import checkpoint_valid, event_hash, genesis_hash
@@ -65,7 +66,7 @@ def anchor_path(anchor_dir: Path, store_uuid: str, slot: str = "a") -> Path:
 
 def _parse(raw: bytes, store_uuid: str) -> Anchor | None:
     try:
-        d = json.loads(raw.decode("utf-8"))
+        d = jsonio.loads(raw.decode("utf-8"))
         a = Anchor(str(d["store_uuid"]), int(d["seq"]), str(d["head"]), float(d["ts"]), bytes.fromhex(d["signature"]))
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError):
         return None  # empty or torn by a crash: the same as a missing slot

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from .. import jsonio
 from ..errors import BundleError
 from ..paths import write_file_atomic
 from .collection import Collection, ImportResult
@@ -56,7 +57,7 @@ def _json_files(folder: Path) -> dict[str, Any]:
     if folder.is_dir():
         for f in sorted(folder.glob("*.json")):
             try:
-                out[f.stem] = json.loads(f.read_text(encoding="utf-8"))
+                out[f.stem] = jsonio.loads(f.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, ValueError) as exc:
                 raise BundleError(f"site file {f} is not valid JSON: {exc}") from None
     return out

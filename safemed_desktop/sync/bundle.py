@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .. import __version__
+from .. import __version__, jsonio
 from ..errors import BundleError, InputError
 from ..store.audit import checkpoint_message, event_hash, genesis_hash
 from .formats import MAX_BUNDLE_BYTES, SIGN_DOMAIN, b64, canonical, check_id, expect, sign_message, unb64
@@ -255,7 +255,7 @@ def parse_bundle(raw: bytes, name: str = "bundle") -> SignedBundle:
     ciphertext = view[pos:pos + clen]
     body, signature = view[:pos + clen], bytes(view[pos + clen:])
     try:
-        manifest = json.loads(mbytes.decode("utf-8"))
+        manifest = jsonio.loads(mbytes.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise BundleError(f"{name}: the manifest is not valid JSON") from None
     if not isinstance(manifest, dict):
@@ -336,7 +336,7 @@ def decrypt_payload(b: SignedBundle, site_enc_private: X25519PrivateKey, site_id
             raise BundleError(f"{name}: unknown payload compression {p.get('compression')!r}")
         text = plain.decode("utf-8")
         nl = text.find("\n")
-        doc = json.loads(text[:nl]) if nl >= 0 else None
+        doc = jsonio.loads(text[:nl]) if nl >= 0 else None
     except (zlib.error, UnicodeDecodeError, ValueError):
         raise BundleError(f"{name}: the payload is not readable (not UTF-8, or a damaged header)") from None
     if not isinstance(doc, dict):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError
+from .. import jsonio
 from ..jsonio import read_user_file
 
 #: The largest card, acknowledgement or site pack read (bytes).
@@ -73,7 +74,7 @@ def read_json_doc(path: str | Path, what: str) -> dict[str, Any]:
     """A JSON object from a user-named file (size-limited); BundleError when it is not one."""
     raw = read_user_file(Path(path), what, MAX_DOC_BYTES)
     try:
-        doc = json.loads(raw.decode("utf-8"))
+        doc = jsonio.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise BundleError(f"{what} {path} is not valid JSON (truncated or damaged)") from None
     if not isinstance(doc, dict):

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from .. import jsonio
 from ..errors import BundleError, InputError
 from ..paths import make_dir, write_file_atomic
 from ..store.audit import checkpoint_message
@@ -38,7 +39,7 @@ class WorkstationSync:
         if not path.is_file():
             return {}
         try:
-            st = json.loads(path.read_text(encoding="utf-8"))
+            st = jsonio.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             raise InputError(f"the sync state {path} is unreadable", hint="delete it and enroll the site again")
         if st.get("workstation_id") not in (None, self.store.store_uuid):

@@ -11,13 +11,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from ..jsonio import decode_utf8, read_user_file
+from ..jsonio import decode_json_document, decode_utf8, jsonl_objects, read_user_file
 from ..records.patient import PatientContext
 
 MAX_CASE_FILE_BYTES = 16 * 1024 * 1024
@@ -59,9 +58,9 @@ def _case(obj: dict, where: str) -> StudyCase:
     patient = obj.get("patient")
     if isinstance(patient, str):
         if patient.strip():
-            try:
-                patient = json.loads(patient)
-            except json.JSONDecodeError:
+            try:  # the one JSON parser for user input (depth-limited: no RecursionError)
+                patient = decode_json_document(patient.encode("utf-8"), f"{where} (case {cid}): patient")
+            except InputError:
                 raise InputError(f"{where} (case {cid}): patient must be a JSON object") from None
         else:
             patient = None
@@ -77,16 +76,8 @@ def parse_cases(raw: bytes, origin: str) -> list[StudyCase]:
     text = decode_utf8(raw, origin).lstrip("\ufeff")
     cases: list[StudyCase] = []
     if text.lstrip().startswith("{"):
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{origin} line {n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise InputError(f"{origin} line {n}: each line must be a JSON object")
-            cases.append(_case(obj, f"{origin} line {n}"))
+        for n, obj in jsonl_objects(text, origin):
+            cases.append(_case(obj, f"{origin}, line {n}"))
     else:
         try:
             reader = csv.DictReader(io.StringIO(text, newline=""))

@@ -76,3 +76,45 @@ def test_an_oversized_question_file_is_refused_in_one_line(safemed_home, tmp_pat
     assert main(["ask", "--file", str(f)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"is {MAX_TEXT_INPUT_BYTES + 1:,} bytes, more than the {MAX_TEXT_INPUT_BYTES:,} it may be" in err[0]
+
+
+def test_loads_refuses_deep_json_as_a_value_error_and_reads_the_rest():
+    from safemed_desktop.jsonio import JsonTooDeep, loads
+
+    for text in ("[" * 100_000, "[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1)):
+        with pytest.raises(JsonTooDeep) as info:
+            loads(text)
+        assert isinstance(info.value, ValueError)  # callers that catch invalid JSON catch this too
+    assert loads('{"a": [1, {"b": null}]}') == {"a": [1, {"b": None}]}
+
+
+def test_jsonl_objects_numbers_lines_and_refuses_bad_ones():
+    from safemed_desktop.jsonio import jsonl_objects
+
+    assert jsonl_objects('{"a": 1}\n\n  \n{"b": 2}\n', "f.jsonl") == [(1, {"a": 1}), (4, {"b": 2})]
+    with pytest.raises(InputError, match=r"f.jsonl, line 2: not valid JSON"):
+        jsonl_objects('{"a": 1}\nnot json\n', "f.jsonl")
+    with pytest.raises(InputError, match=r"f.jsonl, line 1: nested too deeply"):
+        jsonl_objects("[" * 100_000 + "\n", "f.jsonl")
+    with pytest.raises(InputError, match=r"f.jsonl, line 1: each line must be a thing"):
+        jsonl_objects("[1, 2]\n", "f.jsonl", "a thing")
+
+
+@pytest.mark.parametrize("reader", ["mcq", "redteam", "judge", "study cases"])
+def test_jsonl_readers_refuse_a_deeply_nested_line_in_one_line(reader, tmp_path):
+    from safemed_desktop.evaluation import judge, mcq, redteam
+    from safemed_desktop.validation import cases
+
+    deep = "[" * 100_000 + "\n"
+    read = {"mcq": lambda: mcq._jsonl(deep.encode(), "items.jsonl"),
+            "redteam": lambda: redteam._jsonl_items(deep.encode(), "suite.jsonl"),
+            "judge": lambda: judge.read_pairs(_write(tmp_path / "pairs.jsonl", deep)),
+            "study cases": lambda: cases.parse_cases(('{"a":' * 100_000 + "1" + "}" * 100_000 + "\n").encode(),
+                                                     "cases.jsonl")}[reader]
+    with pytest.raises(InputError, match="line 1: nested too deeply"):
+        read()
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path

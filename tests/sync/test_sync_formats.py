@@ -55,3 +55,24 @@ def test_zlib_payloads_still_import(enrolled, monkeypatch):
     assert parse_bundle(out.read_bytes()).manifest["payload"]["compression"] == "zlib"
     (res,) = site.import_(out)
     assert res["ok"] and res["new_records"] == 3
+
+
+def test_a_deeply_nested_manifest_is_a_bundle_error_not_a_crash():
+    import struct
+
+    from safemed_desktop.sync import bundle
+
+    manifest = b"[" * 100_000
+    raw = (bundle.MAGIC + struct.pack(bundle._HEAD.format, len(manifest)) + manifest
+           + struct.pack(bundle._LEN.format, 0) + b"\0" * bundle.SIG_BYTES)
+    with pytest.raises(BundleError, match="manifest is not valid JSON"):
+        parse_bundle(raw)
+
+
+def test_a_deeply_nested_site_card_is_a_bundle_error(tmp_path):
+    from safemed_desktop.sync.formats import read_json_doc
+
+    card = tmp_path / "site-card.json"
+    card.write_text('{"a":' * 100_000 + "1" + "}" * 100_000)
+    with pytest.raises(BundleError, match="not valid JSON"):
+        read_json_doc(card, "site card")
