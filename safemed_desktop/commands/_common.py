@@ -26,6 +26,7 @@ NEW_PASSPHRASE_ENV = "SAFEMED_NEW_PASSPHRASE"
 PROFILE_ENV = "SAFEMED_PROFILE"
 PIN_ENV = "SAFEMED_PROFILE_PIN"
 NEW_PIN_ENV = "SAFEMED_NEW_PROFILE_PIN"
+SITE_PASSPHRASE_ENV = "SAFEMED_SITE_PASSPHRASE"
 
 
 def add_as_argument(parser) -> None:
@@ -43,20 +44,25 @@ def profile_name(who: str | None = None) -> str:
     return name.strip()
 
 
-def read_pin(prompt: str = "Profile PIN: ", *, env: str = PIN_ENV, confirm: bool = False) -> str:
-    """A profile PIN or passphrase from ``env`` if set, else a getpass prompt (twice when ``confirm``)."""
+def _read_secret(prompt: str, env: str, confirm: bool, what: str, plural: str) -> str:
+    """A secret from ``env`` if set, else a getpass prompt (twice when ``confirm``); ``what`` names it in errors."""
     value = os.environ.get(env)
     if value:
         return value
     try:
         first = getpass.getpass(prompt)
         if confirm and getpass.getpass("Repeat: ") != first:
-            raise InputError("the two PINs differ; nothing was changed")
+            raise InputError(f"the two {plural} differ; nothing was changed")
     except EOFError:
-        raise InputError(f"no profile PIN given (set {env} or run in a terminal)") from None
+        raise InputError(f"no {what} given (set {env} or run in a terminal)") from None
     if not first:
-        raise InputError("the profile PIN is empty")
+        raise InputError(f"the {what} is empty")
     return first
+
+
+def read_pin(prompt: str = "Profile PIN: ", *, env: str = PIN_ENV, confirm: bool = False) -> str:
+    """A profile PIN or passphrase from ``env`` if set, else a getpass prompt (twice when ``confirm``)."""
+    return _read_secret(prompt, env, confirm, "profile PIN", "PINs")
 
 
 def load_cli_config(**overrides: Any) -> Config:
@@ -71,18 +77,12 @@ def cli_service(**overrides: Any) -> SafeMedService:
 
 def read_passphrase(prompt: str = "Store passphrase: ", *, env: str = PASSPHRASE_ENV, confirm: bool = False) -> str:
     """The passphrase from ``env`` if set, else a getpass prompt (twice when ``confirm``)."""
-    value = os.environ.get(env)
-    if value:
-        return value
-    try:
-        first = getpass.getpass(prompt)
-        if confirm and getpass.getpass("Repeat: ") != first:
-            raise InputError("the two passphrases differ; nothing was changed")
-    except EOFError:
-        raise InputError(f"no passphrase given (set {env} or run in a terminal)") from None
-    if not first:
-        raise InputError("the passphrase is empty")
-    return first
+    return _read_secret(prompt, env, confirm, "passphrase", "passphrases")
+
+
+def read_site_passphrase(prompt: str = "Site passphrase: ", *, confirm: bool = False) -> str:
+    """The site's passphrase (its keys and collection) from ``SAFEMED_SITE_PASSPHRASE`` or a prompt."""
+    return read_passphrase(prompt, env=SITE_PASSPHRASE_ENV, confirm=confirm)
 
 
 @contextmanager

@@ -56,11 +56,8 @@ def run(args) -> int:
     patient = PatientContext()
     if args.conversation is not None:
         return _run_in_conversation(args, service, question)
-    if args.patient:  # the app's JSON or FHIR R4; what the import could not use is said before the answer
-        imported = service.read_patient_file(args.patient)
-        patient = imported.context
-        for note in imported.notes:
-            print(f"[patient file: {note}]", file=sys.stderr)
+    if args.patient:
+        patient = _read_patient(service, args.patient)
     loaded = service.load_model()
     if not args.json:
         if loaded.identity.demo:
@@ -68,20 +65,7 @@ def run(args) -> int:
         if not loaded.identity.approved:
             print("[UNAPPROVED MODEL: no manifest names this file]", file=sys.stderr)
 
-    record: AnswerRecord | None = None
-    try:
-        for item in service.ask(question, patient, max_tokens=args.max_tokens, temperature=args.temperature):
-            if isinstance(item, TokenEvent):
-                if not args.json:
-                    sys.stdout.write(item.text)
-                    sys.stdout.flush()
-            else:
-                record = item
-    except KeyboardInterrupt:
-        service.cancel()
-        raise GenerationCancelled("generation stopped by the user") from None
-    if record is None:
-        raise SafeMedError("the question produced no answer record")
+    record = _stream(service, args, question, patient)
 
     stored_note, provenance = (None, None) if args.no_store else _store(service, record, args.as_profile)
 
@@ -101,6 +85,34 @@ def run(args) -> int:
     return 0
 
 
+def _read_patient(service: SafeMedService, path: str) -> PatientContext:
+    """The app's JSON or FHIR R4 patient file; what the import could not use is said before the answer."""
+    imported = service.read_patient_file(path)
+    for note in imported.notes:
+        print(f"[patient file: {note}]", file=sys.stderr)
+    return imported.context
+
+
+def _stream(service: SafeMedService, args, question: str, patient: PatientContext, **ask_kwargs) -> AnswerRecord:
+    """Ask, printing tokens as they come (not with --json); the answer record. Ctrl+C stops the model."""
+    record: AnswerRecord | None = None
+    try:
+        for item in service.ask(question, patient, max_tokens=args.max_tokens, temperature=args.temperature,
+                                **ask_kwargs):
+            if isinstance(item, TokenEvent):
+                if not args.json:
+                    sys.stdout.write(item.text)
+                    sys.stdout.flush()
+            else:
+                record = item
+    except KeyboardInterrupt:
+        service.cancel()
+        raise GenerationCancelled("generation stopped by the user") from None
+    if record is None:
+        raise SafeMedError("the question produced no answer record")
+    return record
+
+
 def _run_in_conversation(args, service: SafeMedService, question: str) -> int:
     """``ask --conversation ID``: read the conversation, ask with its earlier turns, store the next turn."""
     from ..service import Conversation
@@ -110,29 +122,13 @@ def _run_in_conversation(args, service: SafeMedService, question: str) -> int:
                 if args.conversation == "new" else service.open_conversation(store, args.conversation))
         patient = conv.patient
         if args.patient:
-            imported = service.read_patient_file(args.patient)
-            patient = imported.context
-            for note in imported.notes:
-                print(f"[patient file: {note}]", file=sys.stderr)
+            patient = _read_patient(service, args.patient)
         loaded = service.load_model()
         if not args.json and loaded.identity.demo:
             print("[DEMO MODEL: not clinically validated]", file=sys.stderr)
         dropped: list[int] = []
-        record: AnswerRecord | None = None
-        try:
-            for item in service.ask(question, patient, max_tokens=args.max_tokens, temperature=args.temperature,
-                                    history=conv.history(), on_screened=lambda _s, n: dropped.append(n)):
-                if isinstance(item, TokenEvent):
-                    if not args.json:
-                        sys.stdout.write(item.text)
-                        sys.stdout.flush()
-                else:
-                    record = item
-        except KeyboardInterrupt:
-            service.cancel()
-            raise GenerationCancelled("generation stopped by the user") from None
-        if record is None:
-            raise SafeMedError("the question produced no answer record")
+        record = _stream(service, args, question, patient, history=conv.history(),
+                         on_screened=lambda _s, n: dropped.append(n))
         cid, provenance = service.record_turn(store, conv.id, record)
     n_dropped = dropped[0] if dropped else 0
     if args.json:

@@ -7,9 +7,8 @@ import os
 import sys
 
 from ..errors import InputError
-from ._common import cli_service, read_passphrase
+from ._common import cli_service, read_site_passphrase
 
-SITE_PASSPHRASE_ENV = "SAFEMED_SITE_PASSPHRASE"
 DB_ENV = "SAFEMED_COLLECTION_DB"
 
 
@@ -49,10 +48,6 @@ def _db(args) -> str | None:
     return url
 
 
-def _site_passphrase() -> str:
-    return read_passphrase("Site passphrase: ", env=SITE_PASSPHRASE_ENV)
-
-
 def run_accept(args) -> int:
     res = cli_service().collect_accept(args.site, args.card, _db(args))
     if args.json:
@@ -65,7 +60,7 @@ def run_accept(args) -> int:
 
 def run_import(args) -> int:
     service = cli_service()
-    outcomes = service.collect_import(args.site, args.files, _site_passphrase(), _db(args), args.acks)
+    outcomes = service.collect_import(args.site, args.files, read_site_passphrase(), _db(args), args.acks)
     rejected = [o for o in outcomes if not o["ok"]]
     if args.json:
         print(json.dumps(outcomes, indent=2))
@@ -92,7 +87,7 @@ def run_stats(args) -> int:
 
 
 def run_pack(args) -> int:
-    res = cli_service().collect_pack(args.site, _site_passphrase(), args.out, _db(args))
+    res = cli_service().collect_pack(args.site, read_site_passphrase(), args.out, _db(args))
     print(f"wrote site pack {res['file']} (version {res['pack_version']}, "
           f"{res['track_record_rows']} track-record rows)")
     return 0

@@ -8,9 +8,7 @@ from __future__ import annotations
 import json
 
 from ..errors import InputError
-from ._common import add_as_argument, cli_service, read_passphrase, unlocked_store
-
-SITE_PASSPHRASE_ENV = "SAFEMED_SITE_PASSPHRASE"
+from ._common import add_as_argument, cli_service, read_site_passphrase, unlocked_store
 
 
 def register(sub) -> None:
@@ -33,8 +31,7 @@ def run_training(args) -> int:
     service = cli_service()
     if args.site:
         done = service.export_training(None, args.fmt, args.out, threshold=args.threshold, site_dir=args.site,
-                                       db_url=args.db, site_passphrase=read_passphrase(
-                                           "Site passphrase: ", env=SITE_PASSPHRASE_ENV))
+                                       db_url=args.db, site_passphrase=read_site_passphrase())
     else:
         with unlocked_store(service, who=args.as_profile) as store:
             done = service.export_training(store, args.fmt, args.out, threshold=args.threshold)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import cli_service, read_passphrase
-
-SITE_PASSPHRASE_ENV = "SAFEMED_SITE_PASSPHRASE"
+from ._common import cli_service, read_site_passphrase
 
 
 def register(sub) -> None:
@@ -18,7 +16,7 @@ def register(sub) -> None:
 
 def run_init(args) -> int:
     service = cli_service()
-    passphrase = read_passphrase("New site passphrase: ", env=SITE_PASSPHRASE_ENV, confirm=True)
+    passphrase = read_site_passphrase("New site passphrase: ", confirm=True)
     res = service.site_init(args.dir, args.site_id or service.config.site_id, passphrase)
     print(f"created site keys for {res['site_id']} in {args.dir}")
     print(f"site card: {res['card']}")

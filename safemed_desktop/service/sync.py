@@ -15,9 +15,6 @@ if TYPE_CHECKING:
     from ..store import Store
     from ..sync import WorkstationSync
 
-#: The site passphrase's environment variable (the CLI reads it, else prompts).
-SITE_PASSPHRASE_ENV = "SAFEMED_SITE_PASSPHRASE"
-
 
 class SyncService:
     """Bundles to the site's collection, signed acknowledgements and site packs back."""
