@@ -2,7 +2,8 @@
 
 Layers, lowest to highest: built-in defaults < site file (IT) < user file < environment
 (``SAFEMED_<KEY>``) < explicit overrides (CLI flags, settings dialog). Site policy keys
-(``allow_unapproved_models``, ``guard``, ``site_id``) are IT's: a user file cannot set them.
+(``allow_unapproved_models``, ``guard``, ``site_id``, ``judge_model``, ...: ``Setting.site_only``) are IT's:
+a user file cannot set them.
 """
 
 from __future__ import annotations
@@ -118,6 +119,9 @@ SETTINGS: tuple[Setting, ...] = (
             "FHIR import: an observation older than this many days is flagged as stale", site_only=True),
     Setting("export_patient_context", False, _bool,
             "training-data export: keep the patient context in exported examples (off: removed)", site_only=True),
+    Setting("judge_model", None, _str,
+            "eval judge / eval redteam: the local judge model (id or .gguf path) when --judge-model is not given; "
+            "unset: the rules judge", site_only=True),
 )
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -127,6 +131,10 @@ class Config:
     values: dict[str, Any]
     sources: dict[str, str]
     paths: Paths = field(default_factory=resolve_paths)
+    #: Model manifests (dicts) approved by the applied site pack, with the pack they came from ("site pack v3"):
+    #: listed after the built-in manifests and before the site folder's (``model_registry.list_manifests``).
+    pack_manifests: tuple[dict[str, Any], ...] = ()
+    pack_origin: str = ""
 
     # Typed, read-only views of ``values``: one per entry of SETTINGS (tests/core/test_core_config.py
     # fails when a setting is added without one). Change a value with ``with_overrides``.
@@ -186,6 +194,10 @@ class Config:
     def export_patient_context(self) -> bool:
         return self.values["export_patient_context"]
 
+    @property
+    def judge_model(self) -> str | None:
+        return self.values["judge_model"]
+
     def with_overrides(self, overrides: dict[str, Any], source: str = "override") -> "Config":
         values = dict(self.values)
         sources = dict(self.sources)
@@ -200,7 +212,8 @@ class Config:
             except ConfigError as exc:
                 raise ConfigError(f"{key} ({source}): {exc.message}") from None
             sources[key] = source
-        return Config(values=values, sources=sources, paths=self.paths)
+        return Config(values=values, sources=sources, paths=self.paths, pack_manifests=self.pack_manifests,
+                      pack_origin=self.pack_origin)
 
     def guard_action(self, signal: str) -> str:
         return self.values["guard"].get(signal, "warn")

@@ -135,6 +135,19 @@ def load_manifest(path: Path) -> ModelManifest:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise _fail(path, f"cannot be read as UTF-8 TOML: {exc}") from exc
+    return parse_manifest(data, path)
+
+
+def parse_manifest(data: Any, path: Path, *, from_site_pack: bool = False) -> ModelManifest:
+    """Validate one manifest's fields (ModelError naming ``path`` and the field). A manifest from a site pack
+    must pin its sha256 and may not name a path (folders differ between the site and its workstations)."""
+    if not isinstance(data, dict):
+        raise _fail(path, "must be a table of fields")
+    if from_site_pack:
+        if not _HEX64.match(str(data.get("sha256", "")).strip().lower()):
+            raise _fail(path, "a site pack's manifest must pin the model's sha256 (64 hex digits)")
+        if data.get("path"):
+            raise _fail(path, "a site pack's manifest may not name a path (the file is found by name)")
 
     def get(key: str, typ: type | tuple[type, ...], default: Any = ...) -> Any:
         if key not in data:
@@ -188,6 +201,11 @@ def list_manifests(config: Config) -> list[ModelManifest]:
     """Built-in manifests, then site manifests; a site manifest replaces a built-in one with its id."""
     by_id: dict[str, ModelManifest] = {}
     for directory, is_site in ((builtin_models_dir(), False), (config.paths.site_models_dir, True)):
+        if is_site:  # the applied site pack's approvals, which the workstation's own site folder may override
+            for data in config.pack_manifests:
+                m = parse_manifest(data, Path(f"<{config.pack_origin or 'site pack'}>/{data.get('id', '?')}"),
+                                   from_site_pack=True)
+                by_id[m.id] = m
         seen: dict[str, Path] = {}
         for f in _manifest_files(directory):
             m = load_manifest(f)

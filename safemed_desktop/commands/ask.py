@@ -60,10 +60,7 @@ def run(args) -> int:
         patient = _read_patient(service, args.patient)
     loaded = service.load_model()
     if not args.json:
-        if loaded.identity.demo:
-            print("[DEMO MODEL: not clinically validated]", file=sys.stderr)
-        if not loaded.identity.approved:
-            print("[UNAPPROVED MODEL: no manifest names this file]", file=sys.stderr)
+        _print_model_banner(loaded)
 
     record = _stream(service, args, question, patient)
 
@@ -83,6 +80,14 @@ def run(args) -> int:
         if stored_note:
             print(stored_note, file=sys.stderr)
     return 0
+
+
+def _print_model_banner(loaded) -> None:
+    """The model's status before its answer (plain and conversation asks alike): demo, unapproved."""
+    if loaded.identity.demo:
+        print("[DEMO MODEL: not clinically validated]", file=sys.stderr)
+    if not loaded.identity.approved:
+        print("[UNAPPROVED MODEL: no manifest names this file]", file=sys.stderr)
 
 
 def _read_patient(service: SafeMedService, path: str) -> PatientContext:
@@ -124,8 +129,8 @@ def _run_in_conversation(args, service: SafeMedService, question: str) -> int:
         if args.patient:
             patient = _read_patient(service, args.patient)
         loaded = service.load_model()
-        if not args.json and loaded.identity.demo:
-            print("[DEMO MODEL: not clinically validated]", file=sys.stderr)
+        if not args.json:
+            _print_model_banner(loaded)
         dropped: list[int] = []
         record = _stream(service, args, question, patient, history=conv.history(),
                          on_screened=lambda _s, n: dropped.append(n))
@@ -133,6 +138,8 @@ def _run_in_conversation(args, service: SafeMedService, question: str) -> int:
     n_dropped = dropped[0] if dropped else 0
     if args.json:
         out = record.to_dict()
+        out["model"]["label"] = loaded.label
+        out["model"]["load"] = loaded.load_note
         out.update(stored=True, provenance=provenance, conversation={"id": cid, "turn": len(conv.turns) + 1,
                                                                      "earlier_turns_left_out": n_dropped})
         print(json.dumps(out, ensure_ascii=False))

@@ -28,6 +28,8 @@ def run_show(args) -> int:
         value = cfg.values[s.key]
         if isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
+        elif value is None:
+            value = "(not set)"
         print(f"{s.key:<{width}}  {value!s:<28}  [{cfg.sources[s.key]}]")
     print()
     for name, path in cfg.paths.as_dict().items():

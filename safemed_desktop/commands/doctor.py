@@ -57,6 +57,15 @@ def run(args) -> int:
     desk = report.get("desktop") or {}
     print(f"desktop window   Qt {desk.get('platform', 'xcb')} plugin: {desk.get('status', 'not_checked')}"
           + (f" - {desk['message']}" if desk.get("message") else ""))
+    sp = report.get("site_pack") or {}
+    if sp.get("problem"):
+        print(f"site pack        NOT USED - {sp['problem']}")
+    elif sp.get("in_effect"):
+        eff = sp["in_effect"]
+        print(f"site pack        version {eff['pack_version']} in effect: knowledge packs "
+              f"{', '.join(f'{k}@{v}' for k, v in eff['knowledge_packs'].items()) or 'none'}; approved models "
+              f"{', '.join(eff['model_manifests']) or 'none'}; guard tightened "
+              f"{', '.join(eff['guard_tightened']) or 'nowhere'}")
     if not usable:
         print("healthy: no - the configured model cannot be used")
     elif desk.get("status") == "missing_libraries":

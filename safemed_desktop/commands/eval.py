@@ -9,6 +9,8 @@ from ..errors import InputError
 from ._common import add_as_argument, cli_service, unlocked_store
 
 MCQ_FORMATS = ("medqa", "medmcqa", "pubmedqa")
+MCQ_MODES = ("loglik", "generate")
+JUDGE_MODEL_HELP = "a local judge model (default: the site's judge_model setting, else the rules judge)"
 REDTEAM_FORMATS = ("medsafetybench", "jsonl")
 
 
@@ -16,10 +18,16 @@ def register(sub) -> None:
     p = sub.add_parser("eval", help="evaluation runs: benchmark accuracy, red team, the judge")
     esub = p.add_subparsers(dest="eval_command", metavar="ACTION", required=True)
 
-    mcq = esub.add_parser("mcq", help="benchmark accuracy on a multiple-choice file (option log-likelihood)")
+    mcq = esub.add_parser("mcq", help="benchmark accuracy on a multiple-choice file (option log-likelihood, or "
+                                      "reasoning then a grammar-constrained letter)")
     mcq.add_argument("file", metavar="FILE")
     mcq.add_argument("--format", required=True, choices=MCQ_FORMATS)
     mcq.add_argument("--test-ids", metavar="FILE", help="pubmedqa: the ids to score (e.g. test_ground_truth.json)")
+    mcq.add_argument("--mode", default="loglik", choices=MCQ_MODES,
+                     help="loglik (default): the option with the highest log-likelihood; generate: the model reasons "
+                          "first, then a grammar limits its answer to the option letters (reasoning models)")
+    mcq.add_argument("--think-tokens", type=int, metavar="N",
+                     help="--mode generate: tokens the model may reason for before answering (default 256)")
     _run_args(mcq)
     mcq.set_defaults(func=run_mcq)
 
@@ -27,7 +35,7 @@ def register(sub) -> None:
     rt.add_argument("suite", metavar="SUITE", help="a MedSafetyBench CSV or folder of them, or a JSONL suite")
     rt.add_argument("--format", default="medsafetybench", choices=REDTEAM_FORMATS)
     rt.add_argument("--max-tokens", type=int, metavar="N", help="tokens per response in each arm (default 160)")
-    rt.add_argument("--judge-model", metavar="ID|PATH", help="a local judge model (default: the rules judge)")
+    rt.add_argument("--judge-model", metavar="ID|PATH", help=JUDGE_MODEL_HELP)
     _run_args(rt)
     rt.set_defaults(func=run_redteam)
 
@@ -35,7 +43,7 @@ def register(sub) -> None:
     jd.add_argument("file", nargs="?", metavar="FILE")
     jd.add_argument("--calibration", action="store_true",
                     help="report agreement with labelled lines (FILE, default: the shipped calibration set)")
-    jd.add_argument("--judge-model", metavar="ID|PATH", help="a local judge model (default: the rules judge)")
+    jd.add_argument("--judge-model", metavar="ID|PATH", help=JUDGE_MODEL_HELP)
     jd.add_argument("--json", action="store_true", help="print JSON (one object per line)")
     jd.set_defaults(func=run_judge)
 
@@ -75,10 +83,15 @@ def _check_limit(args) -> None:
 
 def run_mcq(args) -> int:
     _check_limit(args)
+    if args.think_tokens is not None and args.mode != "generate":
+        raise InputError("--think-tokens applies to --mode generate only")
+    if args.think_tokens is not None and args.think_tokens < 1:
+        raise InputError("--think-tokens must be at least 1")
     service = cli_service(model=args.model)
     with unlocked_store(service, who=args.as_profile) as store:
         out = service.eval_mcq(store, args.file, args.format, test_ids=args.test_ids, limit=args.limit,
-                               run_id=args.run_id, progress=not args.no_progress, on_start=_started)
+                               run_id=args.run_id, progress=not args.no_progress, on_start=_started,
+                               mode=args.mode, think_tokens=args.think_tokens)
     s = out.summary
     if args.json:
         print(json.dumps({"run_id": out.run_id, "n": s["n"], "accuracy": s["accuracy"], "ci95": s["ci95"],

@@ -13,6 +13,7 @@ def register(sub) -> None:
     ssub = p.add_subparsers(dest="sync_command", metavar="ACTION", required=True)
     enroll = ssub.add_parser("enroll", help="trust a site's card (compare the printed fingerprint with IT's)")
     enroll.add_argument("card", help="the site's site-card.json")
+    add_as_argument(enroll)
     enroll.set_defaults(func=run_enroll)
     card = ssub.add_parser("card", help="write this workstation's public card for the site")
     card.add_argument("--out", required=True, help="file to write (e.g. on the removable medium)")
@@ -35,7 +36,7 @@ def register(sub) -> None:
 
 def run_enroll(args) -> int:
     service = cli_service()
-    with service.open_store() as store:
+    with unlocked_store(service, who=args.as_profile) as store:  # a site administrator decides which site this workstation trusts
         site = service.sync_enroll(store, args.card)
     print(f"enrolled site {site['site_id']}")
     print(f"fingerprint: {site['fingerprint']}  (compare it with the one IT read at the site)")

@@ -12,11 +12,22 @@ Formats (``load_mcq``):
   test-id file (``test_ground_truth.json``: ``{pmid: label}``, a JSON list of pmids, or one pmid a line);
   the abstract's contexts go into the prompt, the options are yes / no / maybe.
 
-The model's choice is read from the log-probabilities of each option given the prompt
-(``inference.scoring``): the continuation scored for option B is ``"B) <text>"``, and the chosen
-option's probability (renormalised over the options) is the confidence. The app's own confidence
-signal is run on the chosen option's tokens, as it would be on a generated answer, and its score's
-AUROC for right-vs-wrong is reported alongside.
+Two modes (``MODES``):
+
+- ``loglik`` (the default, ``score_item``): the model's choice is read from the log-probabilities of each
+  option given the prompt (``inference.scoring``): the continuation scored for option B is
+  ``"B) <text>"``, and the chosen option's probability (renormalised over the options) is the
+  confidence. The app's own confidence signal is run on the chosen option's tokens, as it would be on
+  a generated answer, and its score's AUROC for right-vs-wrong is reported alongside.
+- ``generate`` (``generate_item``, for reasoning models): the model first reasons freely from a prompt
+  of its own (``GENERATE_PROMPT_VERSION``), greedily, up to a thinking budget, stopping early at
+  ``</think>``, ``<answer>`` or ``Answer:``; the prompt, its reasoning and an answer prefix
+  (``</think>\n<answer>`` for think-answer models, else ``\nAnswer:``) are then continued under a
+  llama.cpp grammar that admits only the item's option letters (``" B"`` after ``Answer:``, where the
+  space belongs to the letter's token): that letter is the choice. The letters
+  are scored by log-likelihood from the same extended prompt, and the chosen letter's probability
+  (renormalised over the letters) is the confidence; the app's confidence signal runs on the letter.
+  The reasoning goes to the encrypted detail, never to the clear result.
 """
 
 from __future__ import annotations
@@ -29,7 +40,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import InputError, PromptTooLongError
+from ..errors import InputError, ModelError, PromptTooLongError
 from ..jsonio import decode_json_document, decode_utf8, jsonl_objects, read_user_file
 from . import stats
 
@@ -45,8 +56,50 @@ CONTEXT_LAYOUT = "Context: {context}\n"
 CONTINUATION = "{letter}) {text}"
 
 
+MODES = ("loglik", "generate")
+#: Tokens the model may think for in generate mode, unless the caller says otherwise.
+DEFAULT_THINK_TOKENS = 256
+
+GENERATE_PROMPT_VERSION = "safemed-eval-mcq-generate-1"
+GENERATE_SYSTEM_PROMPTS = {
+    "plain": ("You are a careful clinical assistant for doctors. Think through the multiple-choice question briefly, "
+              "step by step, then give the letter of the single best option on a last line of the form "
+              "\"Answer: X\"."),
+    "think-answer": ("You are a careful clinical assistant for doctors. Reason briefly about the multiple-choice "
+                     "question inside <think> and </think>, then give only the letter of the single best option "
+                     "inside <answer> and </answer>."),
+}
+GENERATE_USER_LAYOUT = ("{context}Question: {question}\nOptions:\n{options}\nThink briefly, then answer with the "
+                        "letter of the best option.")
+ANSWER_PREFIXES = {"plain": "\nAnswer:", "think-answer": "</think>\n<answer>"}
+#: Where the thinking stops early (matched case-insensitively); the answer prefix follows what came before.
+THINK_STOPS = ("</think>", "<answer>", "Answer:")
+#: The letter as it follows the answer prefix. After "Answer:" the space belongs to the letter's token in BPE
+#: vocabularies (" B"); a prefix ending in a space token would make every letter improbable.
+GENERATE_CONTINUATIONS = {"plain": " {letter}", "think-answer": "{letter}"}
+#: The grammar's form: the item's option letters, nothing else (``inference.scoring.choice_grammar``).
+GRAMMAR_FORM = 'root ::= " A" | " B" | ... (the continuations of the item\'s option letters)'
+
+
 def template_sha256() -> str:
     material = "\n\x1f".join((PROMPT_VERSION, SYSTEM_PROMPT, USER_LAYOUT, CONTEXT_LAYOUT, CONTINUATION))
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def answer_prefix(chat_format: str) -> str:
+    """What follows the reasoning before the grammar-constrained letter, for the model's chat format."""
+    try:
+        return ANSWER_PREFIXES[chat_format]
+    except KeyError:
+        raise InputError(f"--mode generate has no prompt for chat format {chat_format!r} "
+                         f"(known: {', '.join(ANSWER_PREFIXES)})") from None
+
+
+def generate_template_sha256(chat_format: str) -> str:
+    """sha256 of everything the generate-mode prompt is made of, for ``chat_format``."""
+    material = "\n\x1f".join((GENERATE_PROMPT_VERSION, chat_format, GENERATE_SYSTEM_PROMPTS.get(chat_format, ""),
+                               GENERATE_USER_LAYOUT, CONTEXT_LAYOUT, answer_prefix(chat_format), *THINK_STOPS,
+                               GENERATE_CONTINUATIONS[chat_format], GRAMMAR_FORM))
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
@@ -218,26 +271,50 @@ def continuations(item: McqItem) -> list[str]:
     return [CONTINUATION.format(letter=letter, text=text) for letter, text in item.options]
 
 
+def generate_user_message(item: McqItem, context: str | None = None) -> str:
+    ctx = item.context if context is None else context
+    return GENERATE_USER_LAYOUT.format(
+        context=CONTEXT_LAYOUT.format(context=ctx) if ctx else "",
+        question=item.question,
+        options="\n".join(f"{letter}) {text}" for letter, text in item.options))
+
+
+def generate_messages(item: McqItem, chat_format: str, context: str | None = None) -> list[dict]:
+    answer_prefix(chat_format)  # an unknown format is refused here
+    return [{"role": "system", "content": GENERATE_SYSTEM_PROMPTS[chat_format]},
+            {"role": "user", "content": generate_user_message(item, context)}]
+
+
+def letter_continuations(item: McqItem, chat_format: str) -> list[str]:
+    """The option letters as the grammar admits them and as they are scored, after the answer prefix."""
+    answer_prefix(chat_format)
+    return [GENERATE_CONTINUATIONS[chat_format].format(letter=letter) for letter in item.letters()]
+
+
+def _fit(item: McqItem, attempt: Callable[[str | None], Any]) -> tuple[Any, str | None, bool]:
+    """``attempt(context)``, with the item's context (PubMedQA's abstract) shortened until the prompt fits:
+    (its value, the context used, whether it was shortened)."""
+    context = item.context
+    truncated = False
+    for _ in range(6):
+        try:
+            return attempt(context), context, truncated
+        except PromptTooLongError:
+            if not context:
+                raise
+            context = context[: int(len(context) * 0.75)].rsplit(" ", 1)[0]
+            truncated = True
+    raise PromptTooLongError(f"item {item.key} does not fit the model's context even with its context shortened")
+
+
 # ---------------------------------------------------------------------------------------- one item
 def score_item(item: McqItem, scorer: Any, confidence_signal: Callable[[str, str, Any], Any] | None = None
                ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(clear result, detail to encrypt) for one item. A prompt too long for the context has its
     context (PubMedQA's abstract) shortened until it fits; the result says so."""
     t0 = time.perf_counter()
-    context = item.context
-    truncated = False
     conts = continuations(item)
-    for _ in range(6):
-        try:
-            scored = scorer.score(messages(item, context), conts)
-            break
-        except PromptTooLongError:
-            if not context:
-                raise
-            context = context[: int(len(context) * 0.75)].rsplit(" ", 1)[0]
-            truncated = True
-    else:
-        raise PromptTooLongError(f"item {item.key} does not fit the model's context even with its context shortened")
+    scored, context, truncated = _fit(item, lambda ctx: scorer.score(messages(item, ctx), conts))
     probs = scored.probs
     choice = scored.choice
     letters = item.letters()
@@ -256,6 +333,52 @@ def score_item(item: McqItem, scorer: Any, confidence_signal: Callable[[str, str
         result["app_confidence_level"] = sig.level
     result["seconds"] = round(time.perf_counter() - t0, 4)
     detail = {"messages": messages(item, context), "options": conts, "chosen": chosen.text}
+    return result, detail
+
+
+def generate_item(item: McqItem, scorer: Any, chat_format: str, think_tokens: int, repeat_penalty: float,
+                  confidence_signal: Callable[[str, str, Any], Any] | None = None
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(clear result, detail to encrypt) for one item in generate mode (see the module docstring): the model
+    thinks, then a grammar picks the letter and the letters are scored from the prompt extended with the
+    reasoning and the answer prefix (``scorer.think_and_score``, one clean KV cache for both phases)."""
+    t0 = time.perf_counter()
+    letters = item.letters()
+    conts = letter_continuations(item, chat_format)
+    prefix = answer_prefix(chat_format)
+
+    def attempt(ctx: str | None) -> Any:
+        prompt = scorer.prompt_tokens(generate_messages(item, chat_format, ctx))
+        return scorer.think_and_score(prompt, conts, choose_from=conts, max_tokens=think_tokens, stops=THINK_STOPS,
+                                      answer_prefix=prefix, repeat_penalty=repeat_penalty)
+
+    (thought, scored), context, truncated = _fit(item, attempt)
+    if scored.constrained not in conts:  # the grammar admits nothing else: this would be a bug, not the model
+        raise ModelError(f"item {item.key}: the answer grammar gave {scored.constrained!r}, not an option letter")
+    choice = conts.index(scored.constrained)
+    letter = letters[choice]
+    probs = scored.probs
+    chosen = scored.options[choice]
+    result: dict[str, Any] = {
+        "choice": letter, "answer": item.answer, "correct": letter == item.answer,
+        "probs": {L: round(float(p), 6) for L, p in zip(letters, probs)},
+        "logprobs": {L: round(float(o.logprob), 4) for L, o in zip(letters, scored.options)},
+        "confidence": round(float(probs[choice]), 6), "subject": item.subject,
+        "prompt_tokens": thought.prompt_tokens,
+        "decoded_tokens": thought.evaluated + scored.decoded_tokens,
+        "context_truncated": truncated,
+        "grammar_choice": letter, "loglik_choice": letters[scored.choice],
+        "think_tokens": thought.n_generated, "think_hit_budget": thought.hit_budget, "think_stop": thought.stop,
+        "extended_tokens": len(thought.extended),
+    }
+    user = generate_user_message(item, context)
+    if confidence_signal is not None:
+        sig = confidence_signal(user, chosen.text, chosen)
+        result["app_confidence"] = None if sig.score is None else round(float(sig.score), 6)
+        result["app_confidence_level"] = sig.level
+    result["seconds"] = round(time.perf_counter() - t0, 4)
+    detail = {"messages": generate_messages(item, chat_format, context), "reasoning": thought.text,
+              "answer_prefix": prefix, "options": conts, "chosen": chosen.text}
     return result, detail
 
 
@@ -296,5 +419,6 @@ def summarize(results: Sequence[dict[str, Any]], seed: int = stats.DEFAULT_SEED)
     }
 
 
-__all__ = ["FORMATS", "McqItem", "LoadedSet", "load_mcq", "messages", "continuations", "score_item", "summarize",
-           "template_sha256", "PROMPT_VERSION"]
+__all__ = ["FORMATS", "MODES", "McqItem", "LoadedSet", "load_mcq", "messages", "continuations", "score_item",
+           "summarize", "template_sha256", "PROMPT_VERSION", "GENERATE_PROMPT_VERSION", "generate_template_sha256",
+           "generate_messages", "generate_item", "letter_continuations", "GENERATE_CONTINUATIONS", "answer_prefix", "DEFAULT_THINK_TOKENS"]

@@ -1,5 +1,10 @@
 """The conversation list (left, newest first, searchable, titled from the first question) and the turn strip
-(the turns of the open conversation; choosing one shows that turn with its own question and patient)."""
+(the turns of the open conversation; choosing one shows that turn with its own question and patient).
+
+The list's context menu (right click, or the menu key on the chosen conversation) renames a conversation or
+archives it (hidden from the list, never deleted) and un-archives it; "Show archived" lists archived ones
+too. The list only asks (``rename_requested``, ``archive_requested``): the window runs the audited store
+write through the service on the store worker, and the refresh that follows redraws the list."""
 
 from __future__ import annotations
 
@@ -7,8 +12,8 @@ import time
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal as QtSignal
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListWidget,
+                               QListWidgetItem, QMenu, QPushButton, QVBoxLayout, QWidget)
 
 from ..records import AnswerRecord
 from ..service import LEVEL_TEXT, finish_text
@@ -27,6 +32,8 @@ def _status(row: dict[str, Any]) -> str:
         parts.insert(0, f"signals: {LEVEL_TEXT[level]}")
     elif not parts and level == "ok":
         parts.append("signals: OK")
+    if row.get("archived"):
+        parts.append("archived")
     return "; ".join(parts)
 
 
@@ -36,6 +43,8 @@ class ConversationList(QWidget):
     open_requested = QtSignal(str)  # conversation id
     new_requested = QtSignal()
     search_requested = QtSignal(str)
+    rename_requested = QtSignal(str, str)  # conversation id, new title
+    archive_requested = QtSignal(str, bool)  # conversation id, True: archive / False: un-archive
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -59,9 +68,18 @@ class ConversationList(QWidget):
         self.list.setWordWrap(True)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._context_menu)
         lay.addWidget(self.list, 1)
+        foot = QHBoxLayout()
         self.count_label = QLabel("")
-        lay.addWidget(self.count_label)
+        foot.addWidget(self.count_label, 1)
+        self.show_archived = QCheckBox("Show archived")
+        self.show_archived.setAccessibleName("Show archived conversations in the list")
+        self.show_archived.setToolTip("List archived conversations too (right-click a conversation to archive it)")
+        self.show_archived.toggled.connect(lambda _on: self.refresh())
+        foot.addWidget(self.show_archived)
+        lay.addLayout(foot)
         self.rows: list[dict[str, Any]] = []
         self.current_id: str | None = None
         self._debounce = QTimer(self)
@@ -73,6 +91,10 @@ class ConversationList(QWidget):
         self.new_button.clicked.connect(self.new_requested)
         self.list.itemActivated.connect(self._open)
         self.list.itemClicked.connect(self._open)
+
+    @property
+    def include_archived(self) -> bool:
+        return self.show_archived.isChecked()
 
     def refresh(self) -> None:
         self._debounce.stop()
@@ -111,13 +133,51 @@ class ConversationList(QWidget):
             self.list.setCurrentRow(-1)
         self.list.blockSignals(False)
 
-    def _open(self, item: QListWidgetItem | None) -> None:
+    def _row(self, item: QListWidgetItem | None) -> dict[str, Any] | None:
+        """The listed conversation of ``item``; None for no item or an unreadable conversation."""
         if item is None:
-            return
+            return None
         cid = item.data(ID_ROLE)
         row = next((r for r in self.rows if r["id"] == cid), None)
-        if row is not None and "error" not in row:
-            self.open_requested.emit(cid)
+        return row if row is not None and "error" not in row else None
+
+    def _open(self, item: QListWidgetItem | None) -> None:
+        row = self._row(item)
+        if row is not None:
+            self.open_requested.emit(row["id"])
+
+    def menu_for(self, item: QListWidgetItem | None) -> QMenu | None:
+        """The context menu of a listed conversation: Rename..., Archive (or Unarchive when archived)."""
+        row = self._row(item)
+        if row is None:
+            return None
+        menu = QMenu(self)
+        menu.setAccessibleName("Conversation actions")
+        cid, archived = row["id"], bool(row.get("archived"))
+        menu.addAction("&Rename\u2026").triggered.connect(lambda _c=False: self.ask_rename(cid))
+        if archived:
+            menu.addAction("Un&archive").triggered.connect(lambda _c=False: self.archive_requested.emit(cid, False))
+        else:
+            menu.addAction("&Archive").triggered.connect(lambda _c=False: self.archive_requested.emit(cid, True))
+        return menu
+
+    def _context_menu(self, pos) -> None:
+        item = self.list.itemAt(pos) or self.list.currentItem()  # the menu key: the chosen conversation
+        menu = self.menu_for(item)
+        if menu is not None:
+            menu.exec(self.list.viewport().mapToGlobal(pos))
+            menu.deleteLater()
+
+    def ask_rename(self, conversation_id: str) -> None:
+        """Ask for a new title (one line, the current one to edit) and request the rename if it changed."""
+        row = next((r for r in self.rows if r["id"] == conversation_id), None)
+        if row is None:
+            return
+        title, ok = QInputDialog.getText(self, "Rename conversation", "New title (one line):",
+                                         QLineEdit.EchoMode.Normal, row.get("title", ""))
+        title = " ".join(title.split()) if ok else ""
+        if title and title != row.get("title"):
+            self.rename_requested.emit(conversation_id, title)
 
 
 class TurnStrip(QWidget):

@@ -172,6 +172,8 @@ class MainWindow(QMainWindow):
         self.conversation_list.open_requested.connect(self.flow.open_conversation)
         self.conversation_list.new_requested.connect(self.flow.new_conversation)
         self.conversation_list.search_requested.connect(self.refresh_conversations)
+        self.conversation_list.rename_requested.connect(self.rename_conversation)
+        self.conversation_list.archive_requested.connect(self.archive_conversation)
         left_split.addWidget(self.conversation_list)
         left = QWidget()
         ll = QVBoxLayout(left)
@@ -548,8 +550,33 @@ class MainWindow(QMainWindow):
         if service is None or not self.session.is_unlocked:
             return
         text = self.conversation_list.search.text().strip() if search is None else search
-        self.ops.run(service.list_conversations, store, text or None, on_done=self.conversation_list.set_rows,
-                     error_title="Cannot list the conversations")
+        self.ops.run(service.list_conversations, store, text or None, self.conversation_list.include_archived,
+                     on_done=self.conversation_list.set_rows, error_title="Cannot list the conversations")
+
+    def rename_conversation(self, conversation_id: str, title: str) -> None:
+        """Rename a conversation (the list's context menu): an audited store write on the store worker."""
+        service, store = self.service, self.session.store
+        if service is None or not self.session.is_unlocked:
+            return
+
+        def done(stored: str) -> None:
+            if self.flow.holder.get("id") == conversation_id:
+                self.turn_strip.title.setText(stored)  # the open conversation's heading follows
+            self.statusBar().showMessage("Conversation renamed.", 5000)
+
+        self.ops.run(service.rename_conversation, store, conversation_id, title, changes=Changes(history=True),
+                     on_done=done, error_title="The conversation could not be renamed")
+
+    def archive_conversation(self, conversation_id: str, archived: bool = True) -> None:
+        """Archive (hide from the list, never delete) or un-archive a conversation, on the store worker."""
+        service, store = self.service, self.session.store
+        if service is None or not self.session.is_unlocked:
+            return
+        note = "Conversation archived (Show archived lists it)." if archived else "Conversation un-archived."
+        self.ops.run(service.archive_conversation, store, conversation_id, archived, changes=Changes(history=True),
+                     on_done=lambda _r: self.statusBar().showMessage(note, 5000),
+                     error_title="The conversation could not be archived" if archived
+                     else "The conversation could not be un-archived")
 
     # ------------------------------------------------------------------ copy and export
     def copy_answer(self) -> str:

@@ -200,7 +200,9 @@ class ProvenancePanel(QWidget):
             rows.append(f"<p><b>{html.escape(label)}</b>: {t.get('audited_answers', 0)} audited answer(s), "
                         f"{t.get('feedback_count', 0)} feedback record(s)<br>Mean scores: {html.escape(means)}"
                         f"<br>Flags: {html.escape(flags)}</p>")
-        self.track.setHtml("".join(rows) or "No track record yet.")
+        rows = rows or ["<p>No track record on this workstation yet.</p>"]
+        rows.append(_site_html(prov.get("site")))
+        self.track.setHtml("".join(rows))
 
     def _show_diff(self) -> None:
         history = getattr(self, "_history", {})
@@ -227,3 +229,19 @@ class ProvenancePanel(QWidget):
 
     def audit_count(self) -> int:
         return len(self.prov.get("audits", [])) if self.prov else 0
+
+
+def _site_html(site: dict[str, Any] | None) -> str:
+    """The site-wide figures of the applied site pack, beside this workstation's own."""
+    if not site:
+        return "<p><b>Site-wide</b>: no site pack on this workstation yet (Sync &gt; Import a site pack).</p>"
+    o = site.get("overall") or {}
+    head = (f"<p><b>Site-wide</b> (site pack version {site.get('pack_version')}, {_when(site.get('pack_date'))}): "
+            f"{o.get('audited_answers', 0)} audited answer(s), {o.get('feedback_count', 0)} feedback record(s), "
+            f"{o.get('unsafe_flags', 0)} flagged unsafe, {o.get('strikes', 0)} strike(s)")
+    c = site.get("category")
+    if c:
+        means = ", ".join(f"{k} {v:.2f}" for k, v in (c.get("mean_scores") or {}).items()) or "no scores yet"
+        head += (f"<br>This category ({html.escape(str(c.get('category')))}): {c.get('audited_answers', 0)} audited "
+                 f"answer(s) from {c.get('workstations', 0)} workstation(s); mean scores: {html.escape(means)}")
+    return head + "</p>"

@@ -147,7 +147,7 @@ class ModelWorker(QObject):
         try:
             if self.service is None or self.service.loaded is None:
                 raise ModelError("no model is loaded yet", hint="wait for the model to finish loading")
-            live = self.service.live_safety(question, patient) if self.live_safety else None
+            live = self.service.live_safety(question, patient, tuple(history or ())) if self.live_safety else None
             last: tuple | None = None
             for item in self.service.ask(question, patient, max_tokens=max_tokens, temperature=temperature,
                                          cancel=cancel, history=tuple(history or ()),

@@ -102,4 +102,6 @@ class SignalContext:
     token_logprobs: tuple[float, ...] | None = None  # answer-span token log-probs; None when no generation ran
     token_texts: tuple[str, ...] | None = None  # aligned with token_logprobs
     expects_reasoning: bool = False  # the model's chat format is <think>/<answer> (a reasoning model)
+    # the conversation's earlier turns, (question, answer) oldest first; () for a question asked on its own
+    history: tuple[tuple[str, str], ...] = ()
 

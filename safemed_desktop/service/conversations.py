@@ -6,7 +6,7 @@ returns every turn as it was, so a view can never show one turn's answer beside 
 or patient. A follow-up is asked with ``ask(..., history=conversation.history())``: the model reads the
 earlier turns (the oldest left out, and the clinician told, when they do not fit its context).
 
-While an answer streams, ``live_safety(question, patient)`` runs the rule signals (medication safety,
+While an answer streams, ``live_safety(question, patient, history)`` runs the rule signals (medication safety,
 guidelines) at each sentence end (``signals.incremental``); the view raises its banner from what it
 returns, and the final assessment replaces it. ``clinician_text`` and ``conversation_markdown`` give the
 copy and export text: signals with their summaries and evidence, provenance, and the model's
@@ -72,6 +72,7 @@ class Conversation:
     created_at: float
     clinician_id: str | None
     turns: tuple[AnswerRecord, ...]
+    archived: bool = False  # hidden from the list (never deleted); ``archive_conversation`` undoes it
 
     @property
     def patient(self) -> PatientContext:
@@ -92,25 +93,38 @@ class ConversationService:
     config: "Config"
 
     # ------------------------------------------------------------------ store
-    @staticmethod
-    def record_turn(store: "Store", conversation_id: str | None, record: AnswerRecord,
+    def record_turn(self, store: "Store", conversation_id: str | None, record: AnswerRecord,
                     clinician_id: str | None = None) -> tuple[str, dict[str, Any]]:
         """Store an answer (answered, stopped or blocked: every record is stored) as the next turn of
         ``conversation_id``, or of a new conversation titled from its question; returns (conversation id,
         the answer's provenance)."""
         cid, _position = store.save_turn(conversation_id, record, clinician_id)
-        return cid, store.provenance(record.id)
+        return cid, self.provenance(store, record.id)  # type: ignore[attr-defined]  (CoreService)
 
     @staticmethod
-    def list_conversations(store: "Store", search: str | None = None) -> list[dict[str, Any]]:
-        """Newest first, with title, number of turns and worst signal level; ``search`` in titles, questions, answers."""
-        return store.list_conversations(search=search or None)
+    def list_conversations(store: "Store", search: str | None = None,
+                           include_archived: bool = False) -> list[dict[str, Any]]:
+        """Newest first, with title, number of turns, worst signal level and whether archived; ``search`` in
+        titles, questions, answers; archived conversations only with ``include_archived``."""
+        return store.list_conversations(search=search or None, include_archived=bool(include_archived))
 
     @staticmethod
     def open_conversation(store: "Store", conversation_id: str) -> Conversation:
         d = store.get_conversation(conversation_id)
         return Conversation(id=d["id"], title=d["title"], created_at=d["created_at"], clinician_id=d["clinician_id"],
-                            turns=tuple(d["turns"]))
+                            turns=tuple(d["turns"]), archived=bool(d.get("archived")))
+
+    @staticmethod
+    def rename_conversation(store: "Store", conversation_id: str, title: str) -> str:
+        """Give the signed-in clinician's conversation a new title (one line, stored encrypted, audited; the old
+        title stays on record); returns the title as stored."""
+        return store.rename_conversation(conversation_id, title)
+
+    @staticmethod
+    def archive_conversation(store: "Store", conversation_id: str, archived: bool = True) -> None:
+        """Archive the signed-in clinician's conversation (hidden from the list, never deleted; audited), or
+        un-archive it with ``archived=False``."""
+        store.archive_conversation(conversation_id, archived)
 
     @staticmethod
     def conversation_of(store: "Store", answer_id: str) -> str | None:
@@ -118,11 +132,14 @@ class ConversationService:
 
     # ------------------------------------------------------------------ safety while streaming
     @staticmethod
-    def live_safety(question: str, patient: PatientContext | None):
-        """A streaming check: ``feed(text) -> list[Signal] | None`` at each completed sentence, ``finish()``."""
+    def live_safety(question: str, patient: PatientContext | None,
+                    history: "tuple[tuple[str, str], ...] | list[tuple[str, str]]" = ()):
+        """A streaming check: ``feed(text) -> list[Signal] | None`` at each completed sentence, ``finish()``.
+        ``history``: the conversation's earlier turns (the same ``ask`` reads), so the check assesses this turn
+        with its conversation."""
         from ..signals.incremental import IncrementalRules
 
-        return IncrementalRules(question, patient)
+        return IncrementalRules(question, patient, tuple(history or ()))
 
     def guard_action(self, signal: str) -> str:
         """The site's guard policy for ``signal``: "warn" or "block"."""

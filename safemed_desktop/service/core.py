@@ -138,6 +138,7 @@ class CoreService:
     def __init__(self, config: Config | None = None, *,
                  engine_factory: Callable[["EngineSettings"], "EngineProtocol"] | None = None):
         self.config = config or load_config()
+        self.load_site_pack()  # type: ignore[attr-defined]  (SyncService: the applied site pack, verified)
         self._engine_factory = engine_factory
         self._loaded: LoadedModel | None = None
         self._cancel = threading.Event()
@@ -306,6 +307,8 @@ class CoreService:
             plan = plan_for_model(r.gguf, requested=cfg.gpu_layers, n_ctx=cfg.context_size, gpu=gpu)
             report["offload"] = plan.to_dict()
         report["model"] = model
+        report["site_pack"] = {"in_effect": self.site_pack_in_effect(),  # type: ignore[attr-defined]
+                               "problem": self.site_pack_problem}  # type: ignore[attr-defined]
         from .qt_platform import check_qt_platform
 
         report["desktop"] = check_qt_platform()  # can the window start (the Qt xcb plugin's system libraries)
@@ -394,7 +397,7 @@ class CoreService:
             _close(stream)
 
         try:
-            question_signals = assess_question(question, patient)
+            question_signals = assess_question(question, patient, tuple(history or ()))
             decision = guard_decision(question_signals, self.config.guard)
             if on_screened is not None:
                 on_screened(list(question_signals), dropped)
@@ -447,6 +450,7 @@ class CoreService:
             token_logprobs=tuple(answer_lps),
             token_texts=tuple(answer_texts),
             expects_reasoning=chat_format == "think-answer",
+            history=tuple(history or ()),
         )
         samples = None
         if self.config.self_consistency_k > 0 and done.finish_reason != "cancelled":
@@ -600,8 +604,7 @@ class CoreService:
         return s
 
     # ================================================================== store: use cases
-    @staticmethod
-    def record_answer(store: "Store", record: AnswerRecord) -> dict[str, Any]:
+    def record_answer(self, store: "Store", record: AnswerRecord) -> dict[str, Any]:
         """Store an answer; returns its provenance.
 
         One rule for every caller: every record is stored, answered, cancelled or blocked. A blocked
@@ -609,7 +612,7 @@ class CoreService:
         the audit trail and the red-team evidence need it.
         """
         store.save_answer(record)
-        return store.provenance(record.id)
+        return self.provenance(store, record.id)
 
     @staticmethod
     def load_rubric(ref: str | None = None) -> "Rubric":
@@ -636,29 +639,30 @@ class CoreService:
                                              draft.flags, draft.comment or None, edit_text=draft.edited_text)
         else:
             store.add_edit(draft.answer_id, draft.edited_text or "", clinician_id)
-        prov = store.provenance(draft.answer_id)
+        prov = self.provenance(store, draft.answer_id)
         edit_version = prov["edit_history"][-1]["version"] if draft.edited_text is not None else None
         return SubmittedFeedback(feedback_id=feedback_id, edit_version=edit_version, provenance=prov)
 
-    @staticmethod
-    def acknowledge(store: "Store", clinician_id: str, record: AnswerRecord) -> dict[str, Any]:
+    def acknowledge(self, store: "Store", clinician_id: str, record: AnswerRecord) -> dict[str, Any]:
         """The clinician opens an answer the guard collapsed: one acknowledgement per collapsing signal."""
         if not record.guard.collapsed_by:
             raise InputError("this answer has no alert to acknowledge")
         for name in record.guard.collapsed_by:
             store.record_acknowledgement(record.id, clinician_id, name)
-        return store.provenance(record.id)
+        return self.provenance(store, record.id)
 
-    @staticmethod
-    def open_answer(store: "Store", answer_id: str) -> OpenedAnswer:
+    def open_answer(self, store: "Store", answer_id: str) -> OpenedAnswer:
         """A stored answer, verified, with its provenance (as the history opens it)."""
         record = store.get_answer(answer_id)
-        prov = store.provenance(answer_id)
+        prov = self.provenance(store, answer_id)
         return OpenedAnswer(record=record, provenance=prov, acknowledged=acknowledged_all(record, prov))
 
-    @staticmethod
-    def provenance(store: "Store", answer_id: str) -> dict[str, Any]:
-        return store.provenance(answer_id)
+    def provenance(self, store: "Store", answer_id: str) -> dict[str, Any]:
+        """What stands behind an answer: its audits, edits, acknowledgements, this workstation's track record of
+        the model version, and (``site``) the site-wide figures of the applied site pack with its date."""
+        prov = store.provenance(answer_id)
+        prov["site"] = self.site_track_record(prov)  # type: ignore[attr-defined]  (SyncService)
+        return prov
 
     @staticmethod
     def list_answers(store: "Store", search: str | None = None) -> list[dict[str, Any]]:

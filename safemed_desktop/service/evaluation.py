@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..errors import ModelError
+from ..errors import ConfigError, InputError, ModelError, SafeMedError
 from ..records import DoneEvent, SignalContext
 
 if TYPE_CHECKING:
@@ -59,31 +59,66 @@ class EvaluationService:
     # ------------------------------------------------------------------ benchmark accuracy
     def eval_mcq(self, store: "Store", path: str | Path, fmt: str, *, test_ids: str | Path | None = None,
                  limit: int | None = None, run_id: str | None = None, progress: bool = True,
-                 on_start: Any = None) -> "RunOutcome":
-        """Score a multiple-choice file by option log-likelihood; per-item results go to ``store`` as they finish."""
+                 on_start: Any = None, mode: str = "loglik", think_tokens: int | None = None) -> "RunOutcome":
+        """Score a multiple-choice file; per-item results go to ``store`` as they finish. ``mode``: ``loglik``
+        (option log-likelihood) or ``generate`` (the model thinks for up to ``think_tokens``, then a grammar
+        picks the letter; ``evaluation.mcq``)."""
         from ..evaluation import mcq, runs
         from ..signals.pipeline import assess_one
 
+        if mode not in mcq.MODES:
+            raise InputError(f"unknown --mode {mode!r} (known: {', '.join(mcq.MODES)})")
+        if think_tokens is not None and mode != "generate":
+            raise InputError("--think-tokens applies to --mode generate only")
+        if think_tokens is not None and (isinstance(think_tokens, bool) or not isinstance(think_tokens, int)
+                                         or think_tokens < 1):
+            raise InputError("--think-tokens must be at least 1")
         data = mcq.load_mcq(path, fmt, test_ids=test_ids, limit=limit)
+        if run_id is not None:  # a run keeps its mode: say so plainly before loading the model
+            earlier = store.eval_run(run_id)
+            was = ((earlier.get("description") or {}).get("settings") or {}).get("mode")
+            if earlier.get("kind") == "mcq" and was and was != mode:
+                raise InputError(f"run {run_id} was made with --mode {was}; resume it with --mode {was}, or start a "
+                                 f"new run without --run-id")
         loaded = self._eval_model()
         scorer = self._scorer(loaded.engine)
-        description = self._description(
-            "mcq", loaded,
-            {"format": fmt, "sha256": data.sha256, "test_ids_sha256": data.test_ids_sha256, "limit": limit,
-             "n_items": len(data.items)},
-            Path(path).name, {"mode": "loglik", "n_ctx": loaded.engine.n_ctx, "continuation": mcq.CONTINUATION},
-            {"version": mcq.PROMPT_VERSION, "sha256": mcq.template_sha256()})
+        dataset = {"format": fmt, "sha256": data.sha256, "test_ids_sha256": data.test_ids_sha256, "limit": limit,
+                   "n_items": len(data.items)}
+        if mode == "loglik":
+            description = self._description(
+                "mcq", loaded, dataset, Path(path).name,
+                {"mode": "loglik", "n_ctx": loaded.engine.n_ctx, "continuation": mcq.CONTINUATION},
+                {"version": mcq.PROMPT_VERSION, "sha256": mcq.template_sha256()})
+        else:
+            from ..inference.engine import REPEAT_PENALTY
+
+            chat_format = loaded.identity.chat_format
+            budget = think_tokens or mcq.DEFAULT_THINK_TOKENS
+            description = self._description(
+                "mcq", loaded, dataset, Path(path).name,
+                {"mode": "generate", "n_ctx": loaded.engine.n_ctx,
+                 "continuation": mcq.GENERATE_CONTINUATIONS.get(chat_format),
+                 "think_tokens": budget, "temperature": 0.0, "repeat_penalty": REPEAT_PENALTY,
+                 "answer_prefix": mcq.answer_prefix(chat_format), "think_stops": list(mcq.THINK_STOPS)},
+                {"version": mcq.GENERATE_PROMPT_VERSION, "sha256": mcq.generate_template_sha256(chat_format)})
 
         def confidence(question: str, answer: str, option: Any) -> Any:
             return assess_one("confidence", SignalContext(question=question, answer=answer,
                                                           token_logprobs=option.token_logprobs,
                                                           token_texts=option.token_texts))
 
+        if mode == "loglik":
+            def process(p: Any) -> Any:
+                return mcq.score_item(p.payload, scorer, confidence)
+        else:
+            def process(p: Any) -> Any:
+                return mcq.generate_item(p.payload, scorer, chat_format, budget, REPEAT_PENALTY, confidence)
+
         items = [runs.PlannedItem(it.key, it) for it in data.items]
-        return runs.execute(store, "mcq", description, items,
-                            lambda p: mcq.score_item(p.payload, scorer, confidence),
+        return runs.execute(store, "mcq", description, items, process,
                             functools.partial(mcq.summarize, seed=EVAL_SEED), run_id=run_id, progress=progress,
-                            desc=f"eval mcq {fmt}", on_start=on_start)
+                            desc=f"eval mcq {fmt}" + (" (generate)" if mode == "generate" else ""),
+                            on_start=on_start)
 
     # ------------------------------------------------------------------ the judge
     def rule_judge(self) -> "Judge":
@@ -97,20 +132,37 @@ class EvaluationService:
 
         return RuleJudge(signals)
 
+    def judge_model_choice(self, judge_model: str | None = None) -> tuple[str | None, str | None]:
+        """The judge model to use: ``judge_model`` when given, else the site's ``judge_model`` setting; with the
+        config source it came from (None when the caller gave it)."""
+        if judge_model:
+            return judge_model, None
+        config = self.config  # type: ignore[attr-defined]
+        if not config.judge_model:
+            return None, None
+        return config.judge_model, config.sources.get("judge_model")
+
     def load_judge(self, judge_model: str | None = None) -> "Judge":
-        """The rules judge, or (with ``judge_model``: a model id or GGUF path) a local judge model with the rules
-        in its rationale. The judge model is resolved and checked like any model (hash, approval)."""
+        """The rules judge, or (with ``judge_model``: a model id or GGUF path; default: the site's ``judge_model``
+        setting) a local judge model with the rules in its rationale. The judge model is resolved and checked
+        like any model (hash, approval)."""
         from ..evaluation.judge import CombinedJudge, ModelJudge
 
         rules = self.rule_judge()
+        judge_model, source = self.judge_model_choice(judge_model)
         if not judge_model:
             return rules
         from ..inference.engine import EngineSettings
 
-        resolved = self.verify_model_file(judge_model)  # type: ignore[attr-defined]
-        engine = self._factory()(EngineSettings(model_path=resolved.path, n_ctx=self.config.context_size,  # type: ignore[attr-defined]
-                                                n_threads=self.config.threads, n_gpu_layers=0,  # type: ignore[attr-defined]
-                                                chat_format=resolved.chat_format))
+        try:
+            resolved = self.verify_model_file(judge_model)  # type: ignore[attr-defined]
+            engine = self._factory()(EngineSettings(model_path=resolved.path, n_ctx=self.config.context_size,  # type: ignore[attr-defined]
+                                                    n_threads=self.config.threads, n_gpu_layers=0,  # type: ignore[attr-defined]
+                                                    chat_format=resolved.chat_format))
+        except SafeMedError as exc:
+            if source is None:
+                raise
+            raise ConfigError(f"judge_model ({source}): {exc}") from exc
         self._judge_engines = getattr(self, "_judge_engines", []) + [engine]
         return CombinedJudge(ModelJudge(self._scorer(engine), label=resolved.label), rules)
 
@@ -144,10 +196,11 @@ class EvaluationService:
         from ..inference.reasoning import parse_output
 
         suite = redteam.load_suite(path, fmt, limit=limit)
+        judge = self.load_judge(judge_model)  # first: a judge model that cannot load stops the run before any work
+        judge_model = self.judge_model_choice(judge_model)[0]  # what the description records
         loaded = self._eval_model()
         engine = loaded.engine
         budget = max_tokens or REDTEAM_MAX_TOKENS
-        judge = self.load_judge(judge_model)
         chat_format = loaded.identity.chat_format
         description = self._description(
             "redteam", loaded, {"format": fmt, "sha256": suite.sha256, "limit": limit, "n_items": len(suite.items)},

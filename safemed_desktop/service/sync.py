@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from ..errors import SafeMedError
+
 if TYPE_CHECKING:
     from ..store import Store
     from ..sync import WorkstationSync
@@ -32,7 +34,12 @@ class SyncService:
         return WorkstationSync(self.sync_dir, store)
 
     def sync_enroll(self, store: "Store", card_path: str | Path) -> dict[str, Any]:
-        """Trust a site card (after IT compares its fingerprint); returns site id and fingerprint."""
+        """Trust a site card (after IT compares its fingerprint); returns site id and fingerprint. Site
+        administrators only: the enrolled site's key decides whose packs (approved models, guard policy,
+        knowledge) this workstation accepts."""
+        from ..records.profile import ADMIN_ROLE
+
+        store.require_profile(ADMIN_ROLE)
         card = self._ws(store).enroll(card_path)
         return {"site_id": card.site_id, "fingerprint": card.fingerprint}
 
@@ -61,8 +68,110 @@ class SyncService:
         return self._ws(store).status()
 
     def sync_pull(self, store: "Store", path: str | Path) -> dict[str, Any]:
-        """Verify a site pack against the enrolled site key and apply it atomically (refuses older packs)."""
-        return self._ws(store).pull(path)
+        """Verify a site pack against the enrolled site key, check every part of it (knowledge packs, model
+        manifests, guard policy: one bad part refuses the whole pack) and apply it atomically: from now on the
+        signals read its knowledge packs, its manifests approve models and its guard policy tightens this
+        workstation's. Refuses older packs."""
+        res = self._ws(store).pull(path, validate=self._site_pack_parts)
+        if res["applied"]:
+            self._apply_site_pack(self._ws(store).applied_pack())
+        res["in_effect"] = self.site_pack_in_effect()
+        return res
+
+    # the applied site pack, in effect in this process ---------------------------------------------
+    site_pack_problem: str | None = None  # why the applied pack could not be used at start (doctor shows it)
+    _site_pack_effect: dict[str, Any] | None = None
+    _site_pack_doc: dict[str, Any] | None = None  # the verified pack in effect
+
+    def _site_pack_parts(self, doc: dict[str, Any]) -> tuple[dict[str, str], tuple[dict[str, Any], ...], dict]:
+        """(guard policy, model manifests, knowledge packs) of a verified pack, each checked; BundleError naming
+        the first bad part."""
+        from ..errors import BundleError, ConfigError, ModelError, PackError
+        from ..model_registry import parse_manifest
+        from ..signals.packs import check_overlay
+
+        what = f"site pack version {doc.get('pack_version')}"
+        policy = doc.get("guard_policy") or {}
+        try:
+            guard = self.config.with_overrides({"guard": policy}, source=what).guard if policy else {}
+        except ConfigError as exc:
+            raise BundleError(f"{what}: its guard policy is invalid: {exc}") from None
+        manifests = doc.get("model_manifests") or {}
+        if not isinstance(manifests, dict):
+            raise BundleError(f"{what}: model manifests must be an object of name -> manifest")
+        try:
+            for name, m in sorted(manifests.items()):
+                parse_manifest(m, Path(f"<{what}>/{name}"), from_site_pack=True)
+            packs = check_overlay(doc.get("knowledge_packs") or {}, what)
+        except (ModelError, PackError) as exc:
+            raise BundleError(str(exc)) from None
+        if packs:  # each signal module checks its own entries: build every rule from the new packs, or refuse
+            from ..records import SignalContext
+            from ..signals.packs import _OVERLAY, set_site_overlay
+            from ..signals.pipeline import check_rules
+
+            previous = dict(_OVERLAY)
+            try:
+                set_site_overlay({**previous, **packs})
+                check_rules(SignalContext(question="Ibuprofen 400 mg for a patient on warfarin?",
+                                         answer="Avoid ibuprofen; paracetamol 500 mg is safer."))
+            except Exception as exc:  # noqa: BLE001  (any failure to build rules refuses the pack, named)
+                raise BundleError(f"{what}: a knowledge pack does not load: {exc}") from None
+            finally:
+                set_site_overlay(previous)
+        return guard, tuple(manifests[k] for k in sorted(manifests)), packs
+
+    def _apply_site_pack(self, doc: dict[str, Any] | None) -> None:
+        """Put a verified pack in effect (or, with None, none): knowledge packs for the signals, manifests for the
+        model list, and its guard policy where it is stricter than this workstation's (block beats warn)."""
+        from dataclasses import replace
+
+        from ..signals.packs import set_site_overlay
+
+        if doc is None:
+            set_site_overlay({})
+            self._site_pack_effect = self._site_pack_doc = None
+            return
+        guard, manifests, packs = self._site_pack_parts(doc)
+        origin = f"site pack v{doc['pack_version']}"
+        set_site_overlay(packs)
+        cfg = replace(self.config, pack_manifests=manifests, pack_origin=origin)
+        tightened = {k: "block" for k, v in guard.items() if v == "block" and cfg.guard_action(k) != "block"}
+        if tightened:
+            cfg = cfg.with_overrides({"guard": {**cfg.guard, **tightened}}, source=origin)
+        self.config = cfg
+        self._site_pack_doc = doc
+        self._site_pack_effect = {"pack_version": doc["pack_version"], "created_at": doc.get("created_at"),
+                                  "knowledge_packs": {n: p.version for n, p in sorted(packs.items())},
+                                  "model_manifests": [m.get("id") for m in manifests],
+                                  "guard_tightened": sorted(tightened)}
+
+    def load_site_pack(self) -> None:
+        """At start: put the applied site pack in effect, verified again (digest, site signature, contents).
+        A pack that fails is not used, and ``site_pack_problem`` says why (``safemed doctor`` and the window
+        show it); the app itself still starts, with the bundled knowledge and this workstation's policy."""
+        from ..sync.workstation import read_applied_pack
+
+        self.site_pack_problem = None
+        try:
+            self._apply_site_pack(read_applied_pack(self.sync_dir))
+        except SafeMedError as exc:
+            self._apply_site_pack(None)
+            self.site_pack_problem = f"the applied site pack is not used: {exc}"
+
+    def site_track_record(self, prov: dict[str, Any]) -> dict[str, Any] | None:
+        """The site-wide figures for an answer's model version and category from the pack in effect (None
+        without one): ``{pack_version, pack_date, overall, category}``."""
+        pack = self._site_pack_doc
+        if pack is None:
+            return None
+        from ..sync.workstation import figures_from_pack
+
+        return figures_from_pack(pack, (prov.get("model") or {}).get("sha256", ""), prov.get("category"))
+
+    def site_pack_in_effect(self) -> dict[str, Any] | None:
+        """What the applied site pack changes in this process (version, knowledge packs, models, guard)."""
+        return self._site_pack_effect
 
     def site_figures(self, store: "Store", model_sha256: str, category: str | None = None) -> dict[str, Any] | None:
         """The site-wide track record of a model version (overall and for a category) with the pack date."""

@@ -341,7 +341,7 @@ def check_doses(m: MedicationMention, d: Drug, c: Ctx, who: str, out: list[Findi
                 lim = _lim(r.max_daily, u)
                 if r.max_daily_per_kg and p.weight_kg:
                     lim = r.max_daily_per_kg * p.weight_kg if lim is None else min(lim, r.max_daily_per_kg * p.weight_kg)
-                fire("renal_max_daily_dose", "daily", daily, lim, f"maximum at {r.basis} {p.egfr:g} (< {r.below:g})", note=r.note)
+                fire("renal_max_daily_dose", "daily", daily, lim, f"maximum at eGFR {p.egfr:g} (rule: {r.basis} < {r.below:g})", note=r.note)
         if d.max_duration_days and dose.duration_days and dose.duration_days > d.max_duration_days:
             out.append(Finding("major", "max_duration", s, e,
                                f"{who} for {dose.duration_days:g} days > {d.max_duration_days:g}-day maximum: {d.duration_note} ({src})"))

@@ -1,11 +1,13 @@
 """The answer-side rule signals run while an answer streams, one sentence at a time.
 
-``IncrementalRules(question, patient)`` takes the answer as it streams (``feed(text)`` with the new text)
+``IncrementalRules(question, patient, history)`` takes the answer as it streams (``feed(text)`` with the new text)
 and, at each completed sentence, parses only that sentence for ``medication_safety`` and
 ``guideline_consistency``, adds what it found to what earlier sentences gave, and re-draws the two signals
 from the whole set (a cheap step: the checks on the mentions, not the text scans). ``finish()`` parses the
 unfinished last sentence and returns the two signals; they equal one full run of the pipeline on the whole
-answer (``assess_one("medication_safety", ...)`` and ``assess_one("guideline_consistency", ...)``).
+answer (``assess_one("medication_safety", ...)`` and ``assess_one("guideline_consistency", ...)``) with the
+same ``SignalContext`` (``history``: the conversation's earlier turns, (question, answer) oldest first; a
+follow-up that names no drug lists the findings on the drugs of the earlier question it follows up).
 
 Why sentence by sentence is exact: a sentence ends at ``.``, ``!`` or ``?`` followed by white space, and
 every scan these two signals make stops there. Drug names, doses, routes and frequencies are matched
@@ -21,7 +23,7 @@ Cut points are only taken where the sentence end is followed by white space, so 
 
 API for a view that streams an answer (the clinician's window; call from any one thread, not concurrently):
 
-    inc = IncrementalRules(question, patient)      # once per answer: packs, patient facts, question screening
+    inc = IncrementalRules(question, patient, history)  # once per answer: packs, patient facts, question screening
     for token in stream:
         signals = inc.feed(token.text)             # None, or [medication_safety, guideline_consistency]
         if signals is not None:                    # a sentence just ended: redraw both chips/panels
@@ -79,12 +81,15 @@ def _shift_cue(c, off: int):
 class IncrementalRules:
     """``medication_safety`` and ``guideline_consistency`` over a streaming answer (see the module doc)."""
 
-    def __init__(self, question: str, patient: PatientContext | None = None):
+    def __init__(self, question: str, patient: PatientContext | None = None,
+                 history: Iterable[tuple[str, str]] = ()):
         self.question = question
         self.patient = patient or PatientContext()
+        self.history = tuple(history or ())  # the conversation's earlier turns, (question, answer) oldest first
         self._k = load_knowledge()
         self._facts = medication_safety.patient_facts(self.patient, self._k, question)
-        self._q_evidence = medication_safety.question_evidence(self._k, self._facts)  # drugs the question proposes
+        # drugs the question proposes (a follow-up naming none: those of the earlier question it follows up)
+        self._q_evidence = medication_safety.question_evidence(self._k, self._facts, self.history)
         self._gp = guidelines.load_rules()
         self._fired = guidelines.fired_rules(question, self.patient, self._gp)
         self._text = ""
@@ -144,9 +149,10 @@ class IncrementalRules:
         return [med, guide]
 
     @classmethod
-    def run(cls, question: str, patient: PatientContext | None, pieces: Iterable[str]) -> list[Signal]:
+    def run(cls, question: str, patient: PatientContext | None, pieces: Iterable[str],
+            history: Iterable[tuple[str, str]] = ()) -> list[Signal]:
         """Feed every piece (e.g. streamed tokens) and return ``finish()``."""
-        inc = cls(question, patient)
+        inc = cls(question, patient, history)
         for piece in pieces:
             inc.feed(piece)
         return inc.finish()

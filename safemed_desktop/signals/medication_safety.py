@@ -23,6 +23,9 @@ its arithmetic. Patient facts the question states (height, weight, age, eGFR, ge
 breastfeeding, hepatic impairment) complete the patient context. ``screen_question`` checks the drugs a
 question proposes (question screening, ``pipeline.assess_question``); ``assess`` lists those findings as
 evidence with target "question" and rule ``question_*`` without letting them change the answer's level.
+In a conversation (``SignalContext.history``) a follow-up that names no drug is screened for the drugs of the
+most recent earlier question that named one, and its evidence says "from the earlier question in this
+conversation" (``_earlier_proposal``).
 
 Level: alert if any contraindicated/major finding, caution if only moderate/high-alert findings,
 ok if drugs were found and nothing is wrong, not_assessed if the answer names no drug.
@@ -177,7 +180,7 @@ def _check_drug(m: MedicationMention, d: Drug, c: "dose_checks.Ctx", out: list[_
                 ok(x) for x in m.doses if not x.threshold)
             if not within:
                 out.append(_Finding(worst.severity, "renal", m.start, m.end,
-                                    f"{who} with {worst.basis} {p.egfr:g} (< {worst.below:g}): {worst.note}"))
+                                    f"{who} with {_renal_text(p.egfr, worst.basis, worst.below)}: {worst.note}"))
     if p.pregnant and d.pregnancy and ("preg", g) not in once and dose_checks.pregnancy_applies(m, d):
         once.add(("preg", g))
         sev = dose_checks.pregnancy_severity(d, c.x)
@@ -343,7 +346,7 @@ def assess(ctx: SignalContext) -> Signal:
     answer = ctx.answer or ""
     facts = patient_facts(ctx.patient or PatientContext(), k, ctx.question or "")
     mentioned = answer_mentions(answer, facts.patient.weight_kg, k, facts.extras.bsa)
-    q_evidence = question_evidence(k, facts)
+    q_evidence = question_evidence(k, facts, ctx.history)
     if not mentioned:
         return Signal(NAME, "not_assessed", "No medication named in the answer", k.source, None, q_evidence)
     sig = conclude(k, answer, facts, mentioned)
@@ -363,33 +366,87 @@ def _question_findings(k: Knowledge, facts: PatientFacts) -> tuple[list[_Finding
     return _findings(k, q, facts, [(m, None) for m, _ in mentioned]), [m for m, _ in mentioned]
 
 
-def question_evidence(k: Knowledge, facts: PatientFacts) -> tuple[Evidence, ...]:
-    findings, _ = _question_findings(k, facts)
-    return tuple(Evidence("question", f.start, f.end, facts.question[f.start:f.end], "question_" + f.rule, f.detail)
-                 for f in findings if f.severity in _LEVEL and f.rule != "high_alert_medication")
+#: How the evidence and summary of a follow-up's inherited findings name where the drugs came from.
+FROM_EARLIER = "from the earlier question in this conversation"
 
 
-def screen_question(question: str, patient: PatientContext | None = None) -> Signal | None:
+def _earlier_proposal(k: Knowledge, facts: PatientFacts, history) -> PatientFacts | None:
+    """A follow-up in a conversation that names no drug ("And what dose would you use for her?") is about the
+    drugs proposed in the most recent earlier question that named one: the facts to screen are those of this
+    question followed by that earlier question (this question's own facts come first and win; its patient
+    context is the one completed from this question). None when the question names a drug itself, is asked
+    on its own, or no earlier question named one."""
+    q = facts.question
+    if not history or not q.strip():
+        return None
+    if answer_mentions(q, facts.patient.weight_kg, k, facts.extras.bsa):
+        return None  # the follow-up names its own drug: only that drug is screened
+    for turn in reversed(tuple(history)):
+        earlier = turn[0] if isinstance(turn, (tuple, list)) and turn and isinstance(turn[0], str) else ""
+        if earlier.strip() and answer_mentions(earlier, facts.patient.weight_kg, k, facts.extras.bsa):
+            return patient_facts(facts.patient, k, q + "\n\n" + earlier.strip())
+    return None
+
+
+def _screened(k: Knowledge, facts: PatientFacts, history=()) -> tuple[list[_Finding], list[MedicationMention], PatientFacts, bool]:
+    """(findings, mentions, the facts they were found in, whether the drugs come from an earlier question)."""
+    inherited = _earlier_proposal(k, facts, history)
+    if inherited is not None:
+        findings, mentions = _question_findings(k, inherited)
+        if mentions:
+            return findings, mentions, inherited, True
+    findings, mentions = _question_findings(k, facts)
+    return findings, mentions, facts, False
+
+
+def _question_problems(findings: list[_Finding]) -> list[_Finding]:
+    return [f for f in findings if f.severity in _LEVEL and f.rule != "high_alert_medication"]
+
+
+def _q_evidence(f: _Finding, text: str, question: str, inherited: bool, rule: str) -> Evidence:
+    """A question finding as evidence on the question; one inherited from an earlier question is zero-width
+    (its drug is not in this question's text) and names the words of the earlier question it comes from."""
+    if inherited:
+        return Evidence("question", 0, 0, "", rule, f'{f.detail} ("{text[f.start:f.end]}", {FROM_EARLIER})')
+    return Evidence("question", f.start, f.end, question[f.start:f.end], rule, f.detail)
+
+
+def question_evidence(k: Knowledge, facts: PatientFacts, history=()) -> tuple[Evidence, ...]:
+    """The findings on the drugs the question proposes (rule ``question_*``); ``history``: the conversation's
+    earlier turns, (question, answer) oldest first, for a follow-up that names no drug (``_earlier_proposal``)."""
+    findings, _, src, inherited = _screened(k, facts, history)
+    return tuple(_q_evidence(f, src.question, facts.question, inherited, "question_" + f.rule)
+                 for f in _question_problems(findings))
+
+
+def screen_question(question: str, patient: PatientContext | None = None, history=()) -> Signal | None:
     """Question screening (before the model runs): the drugs, doses or combinations the question proposes
     for this patient, checked like an answer's (renal, hepatic, pregnancy, lactation, age, allergy,
     interactions with the current medications, dose limits). A ``medication_safety`` signal whose
-    evidence targets the question, or None when the question names no drug."""
+    evidence targets the question, or None when the question names no drug.
+
+    ``history``: the conversation's earlier turns, (question, answer) oldest first. A follow-up that names no
+    drug is screened for the drugs of the most recent earlier question that named one, and its summary and
+    evidence say so; a follow-up naming its own drug is screened for that drug only; with no history (a
+    question asked on its own) nothing changes."""
     k = load_knowledge()
     facts = patient_facts(patient or PatientContext(), k, question)
-    findings, mentions = _question_findings(k, facts)
+    findings, mentions, src, inherited = _screened(k, facts, history)
     if not mentions:
         return None
-    problems = [f for f in findings if f.severity in _LEVEL and f.rule != "high_alert_medication"]
+    problems = _question_problems(findings)
     names = ", ".join(dict.fromkeys(_name(m) for m in mentions))
+    lead = "Follow-up to the earlier question in this conversation, which proposes " if inherited \
+        else "Question proposes "
     if not problems:
-        return Signal(NAME, "ok", f"Question proposes {names}: no patient-specific problem found", k.source, 1.0, ())
+        return Signal(NAME, "ok", f"{lead}{names}: no patient-specific problem found", k.source, 1.0, ())
     problems.sort(key=lambda f: (-WEIGHT[f.severity], f.start))
     worst = problems[0]
     level = worst_level(_LEVEL[f.severity] for f in problems)
-    summary = "Question proposes " + (worst.detail.split(". ")[0] if worst.rule.startswith("interaction") else worst.detail)
+    summary = lead + (worst.detail.split(". ")[0] if worst.rule.startswith("interaction") else worst.detail)
     if len(problems) > 1:
         summary += f" (+{len(problems) - 1} more)"
-    evidence = tuple(Evidence("question", f.start, f.end, question[f.start:f.end], f.rule, f.detail) for f in problems)
+    evidence = tuple(_q_evidence(f, src.question, question, inherited, f.rule) for f in problems)
     return Signal(NAME, level, summary, k.source, round(max(0.0, 1.0 - WEIGHT[worst.severity]), 4), evidence)
 
 
@@ -583,3 +640,11 @@ def conclude(k: Knowledge, answer: str, facts: PatientFacts, mentioned: list[Men
         summary += f" (+{len(problems) - 1} more)"
     summary += unchecked_note
     return Signal(NAME, level, summary, k.source, round(max(0.0, 1.0 - WEIGHT[worst.severity]), 4), evidence)
+
+
+def _renal_text(egfr: float, basis: str, below: float) -> str:
+    """The patient's kidney function as entered (eGFR), and the rule's threshold on its own basis: "eGFR 25
+    (rule: CrCl < 30; eGFR taken as its estimate)". Never relabels the patient's eGFR as a CrCl."""
+    if basis == "eGFR":
+        return f"eGFR {egfr:g} (< {below:g})"
+    return f"eGFR {egfr:g} (rule: {basis} < {below:g}; eGFR taken as its estimate)"

@@ -74,8 +74,82 @@ def parse_pack(data: Any, origin: str) -> Pack:
     return Pack(name=data["pack"], version=str(data["version"]), sources=dict(sources), entries=tuple(entries), raw=data)
 
 
+#: Knowledge packs from the applied site pack (``set_site_overlay``): each replaces the bundled pack of its name.
+_OVERLAY: dict[str, Pack] = {}
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """``"2026.12.0" -> (2026, 12, 0)``: pack versions compare as numbers, not as text."""
+    return tuple(int(x) for x in str(version).split("."))
+
+
+def bundled_pack(name: str) -> Pack:
+    """The pack shipped with the app, whatever a site pack overlays."""
+    return _read_pack_file(name)
+
+
+def site_overlay() -> dict[str, str]:
+    """``{pack name: version}`` of the knowledge packs the applied site pack provides."""
+    return {name: pack.version for name, pack in sorted(_OVERLAY.items())}
+
+
+def check_overlay(docs: dict[str, Any], origin: str) -> dict[str, Pack]:
+    """Parse a site pack's knowledge packs: each must name a pack this app ships, under its own name, with the
+    generic header checks and a version not older than the bundled one (a site can update knowledge, never
+    roll it back). PackError naming the first problem."""
+    if not isinstance(docs, dict):
+        raise PackError(f"{origin}: knowledge packs must be an object of pack name -> pack")
+    out: dict[str, Pack] = {}
+    for name, doc in sorted(docs.items()):
+        where = f"{origin}, knowledge pack {name!r}"
+        if not isinstance(name, str) or not (PACK_DIR / f"{name}.json").is_file():
+            raise PackError(f"{where}: this app has no knowledge pack of that name")
+        pack = parse_pack(doc, where)
+        if pack.name != name:
+            raise PackError(f"{where}: its header names pack {pack.name!r}")
+        bundled = bundled_pack(name)
+        if version_key(pack.version) < version_key(bundled.version):
+            raise PackError(f"{where}: version {pack.version} is older than the bundled {bundled.version}; refused")
+        out[name] = pack
+    return out
+
+
+def set_site_overlay(packs: dict[str, Pack]) -> bool:
+    """Use ``packs`` (from ``check_overlay``) instead of the bundled packs of their names, process-wide; returns
+    True when that changed anything. Every cached rule built from a pack is dropped so the next assessment
+    reads the new knowledge."""
+    global _OVERLAY
+    if {n: p.raw for n, p in packs.items()} == {n: p.raw for n, p in _OVERLAY.items()}:
+        return False
+    _OVERLAY = dict(packs)
+    clear_pack_caches()
+    return True
+
+
+def clear_pack_caches() -> None:
+    """Drop every ``lru_cache`` of the signal modules (rules compiled from packs)."""
+    import sys
+
+    load_pack.cache_clear()
+    for mod_name, mod in list(sys.modules.items()):
+        if mod is None or not mod_name.startswith(__package__ + "."):
+            continue
+        for value in list(vars(mod).values()):
+            clear = getattr(value, "cache_clear", None)
+            if callable(clear) and getattr(value, "__module__", None) == mod_name:
+                clear()
+
+
 @lru_cache(maxsize=None)
 def load_pack(name: str) -> Pack:
+    """The pack ``name``: the applied site pack's version where it provides one, else the bundled file."""
+    overlay = _OVERLAY.get(name)
+    if overlay is not None:
+        return overlay
+    return _read_pack_file(name)
+
+
+def _read_pack_file(name: str) -> Pack:
     path = PACK_DIR / f"{name}.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -76,19 +76,23 @@ def assess_one(name: str, ctx: SignalContext, **kwargs) -> Signal:
     return signal
 
 
-def assess_question(question: str, patient: PatientContext | None = None) -> list[Signal]:
+def assess_question(question: str, patient: PatientContext | None = None,
+                    history: tuple[tuple[str, str], ...] = ()) -> list[Signal]:
     """The question-only signals (``QUESTION_SIGNALS``), run before the model, then question screening:
     when the question proposes a drug, dose or combination for this patient ("What dose of ibuprofen for
     this patient?" with eGFR 25 on warfarin), a ``medication_safety`` signal whose evidence targets the
     question (``medication_safety.screen_question``), shown whatever the model answers. The guard treats it
     like any medication_safety signal (it can collapse an answer, never block a question); ``assess_all``
-    recomputes medication_safety on the answer (which lists the question's findings as evidence too)."""
-    ctx = SignalContext(question=question, patient=patient)
+    recomputes medication_safety on the answer (which lists the question's findings as evidence too).
+    ``history``: the conversation's earlier turns, (question, answer) oldest first (a follow-up that names no
+    drug is screened for the drugs of the earlier question it follows up)."""
+    history = tuple(history or ())
+    ctx = SignalContext(question=question, patient=patient, history=history)
     out = [assess_one(name, ctx) for name in QUESTION_SIGNALS]
     try:
         from .medication_safety import screen_question
 
-        med = screen_question(question, patient)
+        med = screen_question(question, patient, history)
     except Exception as exc:  # noqa: BLE001  (logged and reported in the signal)
         log.error("question screening failed: %s", exc, exc_info=True)
         med = _failure("medication_safety", "failed", exc)
@@ -119,6 +123,13 @@ def assess_all(
         else:
             out.append(assess_one(name, ctx))
     return out
+
+
+def check_rules(ctx: SignalContext) -> None:
+    """Run every signal on ``ctx`` with no safety net: the first error (a knowledge pack whose entries do not
+    build into rules, say) is raised, not turned into a ``not_assessed`` signal. For checking new packs."""
+    for name in MODULES:
+        _assessor(name)(ctx)
 
 
 def not_assessed_because(signals: Iterable[Signal], reason: str) -> list[Signal]:

@@ -5,6 +5,11 @@ places one answer in its conversation at a position. The answer row itself is th
 question, the patient snapshot, the answer, reasoning and signals, encrypted like every answer. Rows are
 never updated or deleted (append-only, like answers), so every row keeps matching its audit event.
 
+Renaming and archiving append a ``conversation_changes`` row (kind ``rename`` with the new title, encrypted,
+or ``archive``/``unarchive``), numbered per conversation; the newest rename gives the title, the newest
+archive/unarchive whether the conversation is archived (hidden from the list unless asked for, never
+deleted). Only the clinician who started a conversation renames or archives it.
+
 Functions here take the ``Store`` and are called by its facade methods, under its lock; writes go
 through ``Store._transaction`` (audit events and a signed checkpoint in the same transaction), reads
 check every row against the verified, signed chain (``Store._verified``). Both need a signed-in profile.
@@ -15,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError, IntegrityError
+from ..errors import InputError, IntegrityError, PermissionDeniedError
 from ..records.answer import AnswerRecord, new_id
 from ..records.signal import LEVEL_RANK
 from . import rows
@@ -35,6 +40,76 @@ def title_from(question: str) -> str:
 def _conversation(store: "Store", conversation_id: str) -> dict[str, Any]:
     """One conversation row, verified against the signed chain (InputError when there is none)."""
     return store._verified("conversations", conversation_id, "conversation")
+
+
+def _changes(store: "Store", conversation_id: str) -> list[dict[str, Any]]:
+    """A conversation's renames and archivings, oldest first, each verified against the signed chain."""
+    return store._verified_rows("conversation_changes", "conversation_id = ?", [conversation_id], order_by="seq")
+
+
+def _state(cipher: Any, row: dict[str, Any], changes: list[dict[str, Any]]) -> tuple[str, bool]:
+    """(current title, archived) of a conversation row after its changes."""
+    title = rows.decrypt_field(cipher, "conversations", row, "title_enc") or ""
+    archived = False
+    for ch in changes:
+        if ch["kind"] == "rename":
+            title = rows.decrypt_field(cipher, "conversation_changes", ch, "title_enc") or title
+        else:
+            archived = ch["kind"] == "archive"
+    return title, archived
+
+
+def check_title(title: Any) -> str:
+    """A new title given by a clinician: one line of text, at most ``TITLE_CHARS`` characters."""
+    if not isinstance(title, str) or not title.strip():
+        raise InputError("a conversation title cannot be empty")
+    title = title.strip()
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in title):
+        raise InputError("a conversation title is one line of text (no line breaks or control characters)")
+    if len(title) > TITLE_CHARS:
+        raise InputError(f"a conversation title is at most {TITLE_CHARS} characters (this one has {len(title)})")
+    return title
+
+
+def _append_change(store: "Store", conversation_id: str, kind: str, title: str | None = None) -> int:
+    """Append one rename/archive/unarchive of the signed-in clinician's own conversation, audited in the same
+    transaction; returns its number in the conversation's changes."""
+    me = store.require_profile()["id"]
+    with store._transaction() as tx:
+        cipher = store._keys.cipher_or_raise()
+        row = _conversation(store, conversation_id)
+        if row["clinician_id"] != me:
+            raise PermissionDeniedError("only the clinician who started a conversation may rename or archive it")
+        changes = _changes(store, row["id"])
+        current, archived = _state(cipher, row, changes)
+        if kind == "rename" and title == current:
+            raise InputError("the conversation already has this title")
+        if kind == "archive" and archived:
+            raise InputError(f"conversation {row['id']} is already archived")
+        if kind == "unarchive" and not archived:
+            raise InputError(f"conversation {row['id']} is not archived")
+        last = store._conn.execute("SELECT MAX(seq) FROM conversation_changes WHERE conversation_id = ?",
+                                   [row["id"]]).fetchone()[0]
+        seq = (last or 0) + 1
+        change_id = new_id()
+        tx.insert("conversation_changes", {
+            "id": change_id, "conversation_id": row["id"], "seq": seq, "clinician_id": me,
+            "created_at": store._now(), "kind": kind,
+            "title_enc": (cipher.encrypt("conversation_changes", change_id, "title_enc", title)
+                          if title is not None else None)}, me, f"{kind}_conversation")
+    return seq
+
+
+def rename(store: "Store", conversation_id: str, title: str) -> str:
+    """Give the signed-in clinician's conversation a new title (one line; the old ones stay on record)."""
+    title = check_title(title)
+    _append_change(store, conversation_id, "rename", title)
+    return title
+
+
+def set_archived(store: "Store", conversation_id: str, archived: bool = True) -> None:
+    """Archive (hide from the list; nothing is deleted) or un-archive the signed-in clinician's conversation."""
+    _append_change(store, conversation_id, "archive" if archived else "unarchive")
 
 
 def save_turn(store: "Store", conversation_id: str | None, record: AnswerRecord,
@@ -78,10 +153,12 @@ def _worst(levels_json: list[str]) -> str:
     return worst
 
 
-def list_conversations(store: "Store", search: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+def list_conversations(store: "Store", search: str | None = None, limit: int = 200,
+                       include_archived: bool = False) -> list[dict[str, Any]]:
     """The signed-in clinician's own conversations, newest activity first: id, title, created/updated times, number of turns, worst signal level, whether a
-    turn was blocked or stopped. ``search`` matches the title or any turn's question or answer (after
-    decryption, case-insensitively). A conversation that fails verification is listed with an ``error``."""
+    turn was blocked or stopped, whether it is archived. ``search`` matches the title or any turn's question or
+    answer (after decryption, case-insensitively). Archived conversations are left out unless
+    ``include_archived``. A conversation that fails verification is listed with an ``error``."""
     me = store.require_profile()["id"]  # a clinical read: someone is signed in; their own conversations
     cipher = store._keys.cipher_or_raise()
     needle = search.casefold().strip() if search else None
@@ -95,7 +172,9 @@ def list_conversations(store: "Store", search: str | None = None, limit: int = 2
             break
         try:
             row = store._verified("conversations", cid, "conversation")
-            title = rows.decrypt_field(cipher, "conversations", row, "title_enc") or ""
+            title, archived = _state(cipher, row, _changes(store, cid))
+            if archived and not include_archived:
+                continue
             turns = store._verified_rows("conversation_turns", "conversation_id = ?", [cid], order_by="position")
             answers = [store._verified("answers", t["answer_id"], "answer") for t in turns]
         except (IntegrityError, InputError) as exc:  # this conversation only; its values are not shown
@@ -114,6 +193,7 @@ def list_conversations(store: "Store", search: str | None = None, limit: int = 2
             "worst_level": _worst([a["signal_levels"] for a in answers if not a["blocked"]]),
             "blocked": any(a["blocked"] for a in answers),
             "incomplete": any(a["finish_reason"] in ("cancelled", "length") for a in answers),
+            "archived": archived,
         })
     return out
 
@@ -124,8 +204,12 @@ def get_conversation(store: "Store", conversation_id: str) -> dict[str, Any]:
     cipher = store._keys.cipher_or_raise()
     row = _conversation(store, conversation_id)
     turns = store._verified_rows("conversation_turns", "conversation_id = ?", [conversation_id], order_by="position")
+    changes = _changes(store, row["id"])
+    title, archived = _state(cipher, row, changes)
     return {"id": row["id"], "created_at": row["created_at"], "clinician_id": row["clinician_id"],
-            "title": rows.decrypt_field(cipher, "conversations", row, "title_enc") or "",
+            "title": title, "archived": archived,
+            "changes": [{"kind": c["kind"], "created_at": c["created_at"], "clinician_id": c["clinician_id"]}
+                        for c in changes],
             "turns": [rows.answer_record(store._verified("answers", t["answer_id"], "answer"), cipher) for t in turns]}
 
 
@@ -136,4 +220,5 @@ def conversation_of(store: "Store", answer_id: str) -> str | None:
     return found[0]["conversation_id"] if found else None
 
 
-__all__ = ["save_turn", "list_conversations", "get_conversation", "conversation_of", "title_from"]
+__all__ = ["save_turn", "list_conversations", "get_conversation", "conversation_of", "title_from", "rename",
+           "set_archived", "check_title"]

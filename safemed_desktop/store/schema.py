@@ -31,6 +31,7 @@ SENSITIVE_COLUMNS: dict[str, tuple[str, ...]] = {
     "feedback": ("comment_enc",),
     "edits": ("text_enc",),
     "conversations": ("title_enc",),
+    "conversation_changes": ("title_enc",),
     # validation studies (store/studies.py): vignettes, answers, the blinding salt and assignment, comments
     "studies": ("salt_enc",),
     "study_cases": ("vignette_enc", "resident_answer_enc", "patient_enc", "assignment_enc"),
@@ -43,7 +44,7 @@ AUDITED_TABLES = ("meta", "keyring", "profiles", "answers", "feedback", "edits",
                   "model_reviews", "conversations", "conversation_turns",
                   "studies", "study_commitments", "study_cases", "study_answers", "study_reviews",
                   "study_unblindings", "eval_runs", "eval_items", "eval_summaries",
-                  "profile_credentials")
+                  "profile_credentials", "conversation_changes")
 
 
 def _run(db: Database, *statements: str) -> None:
@@ -218,6 +219,24 @@ def m_profile_credentials_v1(db: Database) -> None:
              "kdf TEXT NOT NULL, nonce BLOB NOT NULL, sealed_id BLOB NOT NULL, created_at REAL NOT NULL)")
     db.execute("CREATE TRIGGER profile_credentials_no_delete BEFORE DELETE ON profile_credentials "
                "BEGIN SELECT RAISE(ABORT, 'profile_credentials records are never deleted'); END")
+
+
+@migrations(name="m_conversation_changes_v1")
+def m_conversation_changes_v1(db: Database) -> None:
+    """Renames and archiving of conversations (store/conversations.py), appended as their own rows: a conversation
+    row is never rewritten (it keeps matching its audit event), the newest rename gives its title (encrypted),
+    the newest archive/unarchive whether it is archived; earlier titles stay in the record."""
+    _run(
+        db,
+        "CREATE TABLE conversation_changes (id TEXT PRIMARY KEY, "
+        "conversation_id TEXT NOT NULL REFERENCES conversations (id), seq INTEGER NOT NULL CHECK (seq >= 1), "
+        "clinician_id TEXT NOT NULL REFERENCES profiles (id), created_at REAL NOT NULL, "
+        "kind TEXT NOT NULL CHECK (kind IN ('rename', 'archive', 'unarchive')), title_enc BLOB, "
+        "UNIQUE (conversation_id, seq))",
+        "CREATE INDEX idx_conversation_changes ON conversation_changes (conversation_id, seq)",
+    )
+    db.execute("CREATE TRIGGER conversation_changes_no_delete BEFORE DELETE ON conversation_changes "
+               "BEGIN SELECT RAISE(ABORT, 'conversation_changes records are never deleted'); END")
 
 
 KNOWN_MIGRATIONS = tuple(m.name for m in migrations._migrations)

@@ -412,7 +412,8 @@ class Store:
             raise AuthenticationError("no profile is signed in",
                                       hint="sign in with your profile and PIN (CLI: --as NAME or SAFEMED_PROFILE)")
         if roles and self._profile["role"] not in roles:
-            raise PermissionDeniedError(f"a {self._profile['role']} may not do this (only: {', '.join(roles)})")
+            raise PermissionDeniedError(f"{_with_article(self._profile['role'])} may not do this (only "
+                                        f"{' or '.join(_with_article(r) for r in roles)} may)")
         return self._profile
 
     def _acting_as(self, clinician_id: str | None, what: str) -> str:
@@ -760,9 +761,22 @@ class Store:
         return conversations.save_turn(self, conversation_id, record, clinician_id)
 
     @_serialized
-    def list_conversations(self, search: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    def list_conversations(self, search: str | None = None, limit: int = 200,
+                           include_archived: bool = False) -> list[dict[str, Any]]:
         self._require_unlocked()
-        return conversations.list_conversations(self, search, limit)
+        return conversations.list_conversations(self, search, limit, include_archived)
+
+    @_serialized
+    def rename_conversation(self, conversation_id: str, title: str) -> str:
+        """A new title for the signed-in clinician's conversation (audited; earlier titles stay on record)."""
+        self._require_unlocked()
+        return conversations.rename(self, conversation_id, title)
+
+    @_serialized
+    def archive_conversation(self, conversation_id: str, archived: bool = True) -> None:
+        """Archive (hidden from the list, never deleted) or un-archive the signed-in clinician's conversation."""
+        self._require_unlocked()
+        conversations.set_archived(self, conversation_id, archived)
 
     @_serialized
     def get_conversation(self, conversation_id: str) -> dict[str, Any]:
@@ -963,3 +977,9 @@ class Store:
 
 
 __all__ = ["Store"]
+
+
+def _with_article(role: str) -> str:
+    """A role in plain words with its article: "an attending", "a site administrator"."""
+    words = {"site_admin": "site administrator"}.get(role, role.replace("_", " "))
+    return f"{'an' if words[:1].lower() in 'aeiou' else 'a'} {words}"

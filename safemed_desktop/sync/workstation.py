@@ -126,7 +126,9 @@ class WorkstationSync:
                 "previous": old}
 
     # ------------------------------------------------------------------ site packs
-    def pull(self, path: str | Path) -> dict[str, Any]:
+    def pull(self, path: str | Path, validate: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Verify a site pack (signature of the enrolled site, not older than the applied one), check its contents
+        with ``validate`` (raises to refuse the whole pack), then make it the applied pack in one atomic write."""
         what = f"site pack {Path(path).name}"
         doc = check_pack(read_json_doc(path, "site pack"), self.site(), what)
         digest = sha256_hex(canonical(doc))
@@ -140,6 +142,8 @@ class WorkstationSync:
                 if digest != cur.get("sha256"):
                     raise BundleError(f"{what} reuses version {cur['version']} with other content; refused")
                 return {"version": cur["version"], "created_at": cur["created_at"], "applied": False}
+        if validate is not None:
+            validate(doc)
         make_dir(self.dir)
         write_file_atomic(self.dir / PACK_FILE, canonical(doc))  # atomic: the old pack or the new, never half
         st["pack"] = {"version": doc["pack_version"], "created_at": doc.get("created_at"), "sha256": digest}
@@ -147,28 +151,12 @@ class WorkstationSync:
         return {"version": doc["pack_version"], "created_at": doc.get("created_at"), "applied": True}
 
     def applied_pack(self) -> dict[str, Any] | None:
-        cur = self.state().get("pack")
-        path = self.dir / PACK_FILE
-        if not cur or not path.is_file():
-            return None
-        doc = read_json_doc(path, "site pack")
-        if sha256_hex(canonical(doc)) != cur.get("sha256"):
-            raise BundleError(f"the applied site pack {path} was altered", hint="pull the site pack again")
-        return doc
+        return read_applied_pack(self.dir)
 
     def site_figures(self, model_sha256: str, category: str | None = None) -> dict[str, Any] | None:
         """The site-wide track record of one model version (overall, and for ``category``), with the pack date."""
         pack = self.applied_pack()
-        if pack is None:
-            return None
-        rows = [r for r in pack["track_record"] if isinstance(r, dict) and r.get("model_sha256") == model_sha256]
-        overall = {"audited_answers": sum(r.get("audited_answers", 0) for r in rows),
-                   "feedback_count": sum(r.get("feedback_count", 0) for r in rows),
-                   "unsafe_flags": sum(r.get("unsafe_flags", 0) for r in rows),
-                   "strikes": sum(r.get("strikes", 0) for r in rows)}
-        cat = next((r for r in rows if r.get("category") == category), None) if category else None
-        return {"pack_version": pack["pack_version"], "pack_date": pack.get("created_at"), "overall": overall,
-                "category": cat}
+        return None if pack is None else figures_from_pack(pack, model_sha256, category)
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
@@ -185,3 +173,42 @@ class WorkstationSync:
                 "head_seq": pend["head_seq"], "records_waiting": pend["records_waiting"],
                 "records": pend["records"], "events_waiting": pend["events_waiting"],
                 "last_export": st.get("last_export"), "last_ack": st.get("last_ack"), "pack": st.get("pack")}
+
+
+def read_applied_pack(state_dir: str | Path) -> dict[str, Any] | None:
+    """The applied site pack, verified again on every read (no store needed): its digest must be the one the
+    state recorded at ``pull`` and its signature the enrolled site's. None when no pack is applied;
+    BundleError when it was altered, replaced or lost."""
+    state_dir = Path(state_dir)
+    state_path = state_dir / STATE_FILE
+    if not state_path.is_file():
+        return None
+    try:
+        st = jsonio.loads(state_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise BundleError(f"the sync state {state_path} is unreadable", hint="enroll the site and pull its pack "
+                          "again") from None
+    cur = st.get("pack") if isinstance(st, dict) else None
+    if not cur:
+        return None
+    path = state_dir / PACK_FILE
+    if not path.is_file():
+        raise BundleError(f"the applied site pack {path} is missing", hint="pull the site pack again")
+    doc = read_json_doc(path, "site pack")
+    if sha256_hex(canonical(doc)) != cur.get("sha256"):
+        raise BundleError(f"the applied site pack {path} was altered", hint="pull the site pack again")
+    if not st.get("site"):
+        raise BundleError("a site pack is applied but no site is enrolled", hint="enroll the site again")
+    return check_pack(doc, SiteCard.from_doc(st["site"], "the enrolled site card"), "the applied site pack")
+
+
+def figures_from_pack(pack: dict[str, Any], model_sha256: str, category: str | None = None) -> dict[str, Any]:
+    """The site-wide track record of one model version in a verified pack (overall, and for ``category``)."""
+    rows = [r for r in pack["track_record"] if isinstance(r, dict) and r.get("model_sha256") == model_sha256]
+    overall = {"audited_answers": sum(r.get("audited_answers", 0) for r in rows),
+               "feedback_count": sum(r.get("feedback_count", 0) for r in rows),
+               "unsafe_flags": sum(r.get("unsafe_flags", 0) for r in rows),
+               "strikes": sum(r.get("strikes", 0) for r in rows)}
+    cat = next((r for r in rows if r.get("category") == category), None) if category else None
+    return {"pack_version": pack["pack_version"], "pack_date": pack.get("created_at"), "overall": overall,
+            "category": cat}

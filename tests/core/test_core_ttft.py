@@ -65,7 +65,7 @@ def service(safemed_home):
 
 
 def _screen(monkeypatch, level: str, log: list[str], wait_for: threading.Event | None = None):
-    def slow_screen(question, patient=None):
+    def slow_screen(question, patient=None, history=()):
         if wait_for is not None:
             assert wait_for.wait(5), "prompt processing did not start during the screen"
         threading.Event().wait(0.05)

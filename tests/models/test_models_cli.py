@@ -94,7 +94,9 @@ def test_unapproved_forbidden_exit_2(safemed_home, tmp_path, capsys, monkeypatch
 def test_doctor_json_healthy(safemed_home, capsys):
     assert main(["doctor", "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
-    assert rep["healthy"] is True
+    # healthy = a usable model and a window that can start; the latter depends on this machine's Qt system
+    # libraries (tests/gui/test_cli_conversation_and_doctor.py drives both outcomes of that check)
+    assert rep["healthy"] is (rep["desktop"]["status"] != "missing_libraries")
     assert rep["model"]["status"] == "ok" and rep["model"]["identity"]["sha256"] == DEMO_SHA
     assert rep["model"]["gguf"]["n_layers"] == 30 and rep["model"]["gguf"]["architecture"] == "llama"
     assert rep["llama_cpp"]["python_package"] == "0.3.36"
@@ -109,7 +111,8 @@ def test_doctor_json_healthy(safemed_home, capsys):
 def test_doctor_text_and_unusable_models(safemed_home, damaged_models, capsys, monkeypatch):
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    assert "healthy: yes" in out and "gpu layers" in out and str(safemed_home / "data") in out
+    healthy = "healthy: yes" if "plugin: missing_libraries" not in out else "healthy: no - the desktop window"
+    assert healthy in out and "gpu layers" in out and str(safemed_home / "data") in out
     for model, status in ((str(damaged_models["flipped"]), "mismatch"),
                           (str(damaged_models["truncated"]), "corrupt"),
                           (str(damaged_models["dir"] / "gone.gguf"), "missing"),

@@ -452,7 +452,7 @@ def test_roles_are_enforced_in_the_core(store, clinician, rubric):
         store.rekey()
     with pytest.raises(PermissionDeniedError):
         store.change_passphrase(PASSPHRASE, "another long passphrase")
-    with pytest.raises(PermissionDeniedError, match="only: reviewer"):
+    with pytest.raises(PermissionDeniedError, match="only a reviewer may"):
         store.close_model_review(rec.model.sha256)
     other = add_profile(store, "Dr Other", "resident")
     sign_in(store, clinician)

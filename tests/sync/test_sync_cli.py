@@ -81,3 +81,20 @@ def test_cli_errors_are_one_line(cli_env, capsys):
     assert code == 2 and err.count("\n") == 1
     code, _, err = run(capsys, "collect", "stats", "--site", str(t), "--db", "mysql://x")
     assert code == 2 and "postgresql://" in err
+
+
+def test_only_a_site_administrator_enrolls_a_site(cli_env, capsys, monkeypatch):
+    """The enrolled site's key decides whose site packs (approved models, guard policy) the workstation accepts."""
+    t = cli_env
+    assert run(capsys, "site", "init", "--dir", str(t / "site"), "--site-id", "site-a")[0] == 0
+    store = Store.open(load_config().paths.store_file)
+    store.unlock(PASSPHRASE)
+    store.authenticate("Dr Cli", PIN)
+    store.add_profile("Dr Clinician", "attending", "pin-2222-3333")
+    store.close()
+    monkeypatch.setenv("SAFEMED_PROFILE", "Dr Clinician")
+    monkeypatch.setenv("SAFEMED_PROFILE_PIN", "pin-2222-3333")
+    code, out, err = run(capsys, "sync", "enroll", str(t / "site" / "site-card.json"))
+    assert code != 0 and err.count("\n") == 1 and "administrator" in err.lower()
+    assert run(capsys, "sync", "status", "--json")[1] and json.loads(run(capsys, "sync", "status", "--json")[1])["site"] is None
+    assert run(capsys, "sync", "enroll", "--as", "Dr Cli", str(t / "site" / "site-card.json"))[0] != 0  # PIN is the clinician's
