@@ -255,9 +255,10 @@ def load_mcq(path: str | Path, fmt: str, test_ids: str | Path | None = None, lim
 
 
 # ---------------------------------------------------------------------------------------- prompts
-def user_message(item: McqItem, context: str | None = None) -> str:
+def user_message(item: McqItem, context: str | None = None, layout: str = USER_LAYOUT) -> str:
+    """The item as the user's message in ``layout`` (``USER_LAYOUT``, or ``GENERATE_USER_LAYOUT``)."""
     ctx = item.context if context is None else context
-    return USER_LAYOUT.format(
+    return layout.format(
         context=CONTEXT_LAYOUT.format(context=ctx) if ctx else "",
         question=item.question,
         options="\n".join(f"{letter}) {text}" for letter, text in item.options))
@@ -272,11 +273,7 @@ def continuations(item: McqItem) -> list[str]:
 
 
 def generate_user_message(item: McqItem, context: str | None = None) -> str:
-    ctx = item.context if context is None else context
-    return GENERATE_USER_LAYOUT.format(
-        context=CONTEXT_LAYOUT.format(context=ctx) if ctx else "",
-        question=item.question,
-        options="\n".join(f"{letter}) {text}" for letter, text in item.options))
+    return user_message(item, context, GENERATE_USER_LAYOUT)
 
 
 def generate_messages(item: McqItem, chat_format: str, context: str | None = None) -> list[dict]:
