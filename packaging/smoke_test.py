@@ -26,7 +26,7 @@
 
 A command the build does not have yet (argparse "invalid choice", or a ``safemed_desktop``
 module that the source tree does not have either) is reported as MISSING; that fails the run
-unless ``--allow-missing``, except for optional steps (``export``: not in the contracts yet).
+unless ``--allow-missing``.
 A module the source tree has but the bundle lacks is a FAIL.
 """
 
@@ -536,11 +536,32 @@ def run_all(r: Runner, *, version: str, only: str | None = None) -> None:
         return "recorded"
 
     def export():
-        out_file = r.work / "export.json"
-        ok(r.run(cli, ["export", "--output", str(out_file)], SAFEMED_PASSPHRASE=PASSPHRASE, **AS_REVIEWER), "export")
-        if not out_file.is_file() or out_file.stat().st_size == 0:
-            raise SmokeFailure("export wrote nothing")
-        return f"{out_file.stat().st_size} bytes"
+        """The clinician audits as SFT training data, from the packaged binary: the answer flagged unsafe by the
+        smoke feedback is never a good example; a second answer with a clean audit (every criterion 4) is."""
+        def run_export(name: str) -> tuple[Path, list[str]]:
+            out_file = r.work / name
+            json_out(r.run(cli, ["export", "training", "--format", "sft", "--out", str(out_file), "--json"],
+                           SAFEMED_PASSPHRASE=PASSPHRASE, **AS_ADMIN), "export training --json")
+            if not out_file.is_file():
+                raise SmokeFailure("export training wrote no file")
+            if out_file.stat().st_mode & 0o077:
+                raise SmokeFailure(f"export training wrote {out_file.name} readable by others "
+                                   f"({oct(out_file.stat().st_mode & 0o777)})")
+            return out_file, out_file.read_text(encoding="utf-8").splitlines()
+
+        _, flagged = run_export("export-flagged.jsonl")
+        if flagged:
+            raise SmokeFailure(f"an answer flagged unsafe was exported as {len(flagged)} SFT example(s)")
+        second = json_out(r.run(cli, ["ask", "--json", "--max-tokens", "32", question], SAFEMED_PASSPHRASE=PASSPHRASE,
+                                **AS_REVIEWER), "ask (stored, second answer)")
+        args = ["feedback", second["id"], "--comment", "smoke test, clean audit"]
+        for key in RUBRIC_KEYS:
+            args += ["--score", f"{key}=4"]
+        ok(r.run(cli, args, SAFEMED_PASSPHRASE=PASSPHRASE, **AS_REVIEWER), "feedback (clean audit)")
+        out_file, lines = run_export("export-sft.jsonl")
+        if len(lines) != 1 or "messages" not in json.loads(lines[0]):
+            raise SmokeFailure(f"export training: expected 1 SFT example (the cleanly audited answer), got {len(lines)}")
+        return f"flagged answer excluded; 1 SFT example from the cleanly audited one ({out_file.stat().st_size} bytes, 0600)"
 
     def passphrase_and_rekey():
         new = PASSPHRASE + " rotated"
@@ -581,7 +602,7 @@ def run_all(r: Runner, *, version: str, only: str | None = None) -> None:
         return {"_detail": f"launch to window {times[1]:.2f} s (median of 3; {', '.join(f'{t:.2f}' for t in times)})",
                 "launch_to_window_s": times[1]}
 
-    optional = {"safemed export"}  # not in docs/CONTRACTS yet: listed when missing, not a failure
+    optional: set[str] = set()  # steps whose command may be missing without failing the smoke test
     for name, fn in (
         ("safemed --version", version_check),
         ("safemed config show --json (site config, SAFEMED_HOME)", config_check),
@@ -594,7 +615,7 @@ def run_all(r: Runner, *, version: str, only: str | None = None) -> None:
         ("safemed store init", store_init),
         ("safemed ask --json (stored)", ask_stored),
         ("safemed feedback", feedback),
-        ("safemed export", export),
+        ("safemed export training (SFT JSONL)", export),
         ("safemed store change-passphrase + rekey", passphrase_and_rekey),
         ("safemed store verify --json", store_verify),
         ("safemed-desktop --selftest (offscreen)", gui_selftest),
