@@ -72,9 +72,17 @@ class SyncService:
         manifests, guard policy: one bad part refuses the whole pack) and apply it atomically: from now on the
         signals read its knowledge packs, its manifests approve models and its guard policy tightens this
         workstation's. Refuses older packs."""
-        res = self._ws(store).pull(path, validate=self._site_pack_parts)
-        if res["applied"]:
-            self._apply_site_pack(self._ws(store).applied_pack())
+        from ..signals.packs import overlay_packs, set_site_overlay
+
+        before = overlay_packs()
+        checked: list[tuple[dict[str, Any], tuple]] = []
+        try:  # the pack the workstation verified and checked (its knowledge packs already loaded) is the one applied
+            res = self._ws(store).pull(path, validate=lambda doc: checked.append((doc, self._site_pack_parts(doc))))
+        except BaseException:
+            set_site_overlay(before)  # refused, or not written: the knowledge in effect stays as it was
+            raise
+        if checked:
+            self._apply_site_pack(*checked[0])
         res["in_effect"] = self.site_pack_in_effect()
         return res
 
@@ -85,7 +93,8 @@ class SyncService:
 
     def _site_pack_parts(self, doc: dict[str, Any]) -> tuple[dict[str, str], tuple[dict[str, Any], ...], dict]:
         """(guard policy, model manifests, knowledge packs) of a verified pack, each checked; BundleError naming
-        the first bad part."""
+        the first bad part. The knowledge packs are checked by building every signal's rules from them, so on
+        success they are in effect (process-wide) with those rules built; on failure the overlay is as before."""
         from ..errors import BundleError, ConfigError, ModelError, PackError
         from ..model_registry import parse_manifest
         from ..signals.packs import check_overlay
@@ -105,25 +114,25 @@ class SyncService:
             packs = check_overlay(doc.get("knowledge_packs") or {}, what)
         except (ModelError, PackError) as exc:
             raise BundleError(str(exc)) from None
-        if packs:  # each signal module checks its own entries: build every rule from the new packs, or refuse
+        from ..signals.packs import overlay_packs, set_site_overlay
+
+        previous = overlay_packs()
+        if set_site_overlay(packs) and packs:  # each signal module checks its own entries: build every rule
             from ..records import SignalContext
-            from ..signals.packs import _OVERLAY, set_site_overlay
             from ..signals.pipeline import check_rules
 
-            previous = dict(_OVERLAY)
             try:
-                set_site_overlay({**previous, **packs})
                 check_rules(SignalContext(question="Ibuprofen 400 mg for a patient on warfarin?",
-                                         answer="Avoid ibuprofen; paracetamol 500 mg is safer."))
+                                          answer="Avoid ibuprofen; paracetamol 500 mg is safer."))
             except Exception as exc:  # noqa: BLE001  (any failure to build rules refuses the pack, named)
-                raise BundleError(f"{what}: a knowledge pack does not load: {exc}") from None
-            finally:
                 set_site_overlay(previous)
+                raise BundleError(f"{what}: a knowledge pack does not load: {exc}") from None
         return guard, tuple(manifests[k] for k in sorted(manifests)), packs
 
-    def _apply_site_pack(self, doc: dict[str, Any] | None) -> None:
+    def _apply_site_pack(self, doc: dict[str, Any] | None, parts: tuple | None = None) -> None:
         """Put a verified pack in effect (or, with None, none): knowledge packs for the signals, manifests for the
-        model list, and its guard policy where it is stricter than this workstation's (block beats warn)."""
+        model list, and its guard policy where it is stricter than this workstation's (block beats warn).
+        ``parts``: what ``_site_pack_parts`` already returned for ``doc`` (it is not checked twice)."""
         from dataclasses import replace
 
         from ..signals.packs import set_site_overlay
@@ -132,9 +141,8 @@ class SyncService:
             set_site_overlay({})
             self._site_pack_effect = self._site_pack_doc = None
             return
-        guard, manifests, packs = self._site_pack_parts(doc)
+        guard, manifests, packs = parts if parts is not None else self._site_pack_parts(doc)
         origin = f"site pack v{doc['pack_version']}"
-        set_site_overlay(packs)
         cfg = replace(self.config, pack_manifests=manifests, pack_origin=origin)
         tightened = {k: "block" for k, v in guard.items() if v == "block" and cfg.guard_action(k) != "block"}
         if tightened:

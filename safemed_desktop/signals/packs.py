@@ -93,6 +93,11 @@ def site_overlay() -> dict[str, str]:
     return {name: pack.version for name, pack in sorted(_OVERLAY.items())}
 
 
+def overlay_packs() -> dict[str, Pack]:
+    """The knowledge packs in effect instead of the bundled ones (to restore with ``set_site_overlay``)."""
+    return dict(_OVERLAY)
+
+
 def check_overlay(docs: dict[str, Any], origin: str) -> dict[str, Pack]:
     """Parse a site pack's knowledge packs: each must name a pack this app ships, under its own name, with the
     generic header checks and a version not older than the bundled one (a site can update knowledge, never

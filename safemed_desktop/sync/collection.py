@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -178,25 +177,13 @@ class Collection:
             return self._result(b, json.loads(prior[0][1]), 0, True, ch)
         report("decrypt", 0, 1)
         pl = decrypt_payload(b, keys.enc_private, self.site_id)
+        check_chain(b, pl, public)
         report("decrypt", 1, 1)
         counts = m.get("counts")
         if not isinstance(counts, dict) or not all(isinstance(v, int) for v in counts.values()):
             raise BundleError(f"{b.name}: the manifest has no per-type counts")
-        # The audit-chain check (hashing every event, verifying every checkpoint signature) runs on a second
-        # thread while the merge writes, since the database releases the interpreter while it works; the merge's
-        # transaction commits only once the check has passed, and a failed check rolls it back: nothing of an
-        # unverified bundle is ever committed, or visible to any other reader of the collection.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="safemed-chain") as pool:
-            chain = pool.submit(check_chain, b, pl, public)
-            with self.db.transaction():
-                try:
-                    new = self._merge(b, pl, keys, counts, report)
-                except BaseException:
-                    failed = chain.exception()  # waits; a broken chain is the reason to give
-                    if isinstance(failed, BundleError):
-                        raise failed from None
-                    raise
-                chain.result()  # raises BundleError before the commit
+        with self.db.transaction():
+            new = self._merge(b, pl, keys, counts, report)
         return self._result(b, counts, new, False, ch, events=len(pl.events),
                             skipped=len(pl.records) - new)
 
