@@ -26,9 +26,10 @@ from typing import Any, Callable
 
 from ..errors import BundleError, SchemaTooNewError, StoreError
 from .backends import Backend, open_backend
-from .bundle import Payload, SignedBundle, check_chain, decrypt_payload
+from .bundle import SignedBundle, chain_range, check_chain, open_payload, parse_payload
 from .formats import b64, unb64
 from .keys import SiteKeys, WorkstationCard
+from .prepare import MIN_FORK_BYTES, ForkedParts, InlineParts, can_fork
 
 Progress = Callable[[str, int, int], None]
 
@@ -155,8 +156,13 @@ class Collection:
         return unb64(row[0][0], "an enrolled key") if row else None
 
     # ------------------------------------------------------------------ import
-    def import_bundle(self, b: SignedBundle, keys: SiteKeys, progress: Progress | None = None) -> ImportResult:
-        """Verify and merge one bundle in one transaction; BundleError (nothing changed) when refused."""
+    def import_bundle(self, b: SignedBundle, keys: SiteKeys, progress: Progress | None = None,
+                      parallel: bool | None = None) -> ImportResult:
+        """Verify and merge one bundle in one transaction; BundleError (nothing changed) when refused.
+
+        ``parallel``: parse, verify and seal in a helper process while merging (``prepare.ForkedParts``); by
+        default on Linux with two or more cores, for payloads of ``prepare.MIN_FORK_BYTES`` or more.
+        """
         report = progress or (lambda stage, done, total: None)
         m = b.manifest
         public = self.workstation_key(b.workstation_id)
@@ -176,16 +182,42 @@ class Collection:
             report("replay", 1, 1)
             return self._result(b, json.loads(prior[0][1]), 0, True, ch)
         report("decrypt", 0, 1)
-        pl = decrypt_payload(b, keys.enc_private, self.site_id)
-        check_chain(b, pl, public)
-        report("decrypt", 1, 1)
         counts = m.get("counts")
-        if not isinstance(counts, dict) or not all(isinstance(v, int) for v in counts.values()):
-            raise BundleError(f"{b.name}: the manifest has no per-type counts")
-        with self.db.transaction():
-            new = self._merge(b, pl, keys, counts, report)
-        return self._result(b, counts, new, False, ch, events=len(pl.events),
-                            skipped=len(pl.records) - new)
+        no_counts = None if isinstance(counts, dict) and all(isinstance(v, int) for v in counts.values()) else \
+            BundleError(f"{b.name}: the manifest has no per-type counts")
+        helper = None
+        if parallel is None:
+            parallel = can_fork() and len(b.ciphertext) >= MIN_FORK_BYTES
+        if parallel:
+            try:  # a helper process decrypts, parses, verifies and seals while this one writes (``prepare``)
+                helper = ForkedParts(b, keys, self.site_id, public)
+            except OSError:  # no process to be had (a limit): all of it here, in sequence
+                helper = None
+        if helper is None:
+            pl = parse_payload(open_payload(b, keys.enc_private, self.site_id), m)
+            check_chain(b, pl, public)
+            report("decrypt", 1, 1)
+            if no_counts:
+                raise no_counts
+            with self.db.transaction():
+                new, n_events, total = self._merge(b, InlineParts(pl, keys, b.workstation_id), counts, report)
+        else:
+            try:
+                report("decrypt", 1, 1)
+                try:
+                    if no_counts:
+                        raise no_counts
+                    chain_range(b)
+                    with self.db.transaction():
+                        new, n_events, total = self._merge(b, helper, counts, report)
+                except BundleError:
+                    verdict = helper.verdict()  # the payload's own checks outrank what the merge met first
+                    if verdict is not None:
+                        raise verdict from None
+                    raise
+            finally:
+                helper.close()
+        return self._result(b, counts, new, False, ch, events=n_events, skipped=total - new)
 
     def _result(self, b: SignedBundle, counts: dict[str, int], new: int, replay: bool, ch: dict[str, Any],
                 **kw: Any) -> ImportResult:
@@ -198,7 +230,9 @@ class Collection:
         return ImportResult(b.bundle_id, b.workstation_id, dict(counts), new, replay, to_seq, ch.get("to_hash", ""),
                             head, **kw)
 
-    def _merge(self, b: SignedBundle, pl: Payload, keys: SiteKeys, counts: dict[str, int], report: Progress) -> int:
+    def _merge(self, b: SignedBundle, parts: InlineParts | ForkedParts, counts: dict[str, int],
+               report: Progress) -> tuple[int, int, int]:
+        """Write the parts in the open transaction; (records new, events, records in the bundle)."""
         db, ws, ch = self.db, b.workstation_id, b.manifest["chain"]
         from_seq, to_seq = ch["from_seq"], ch["to_seq"]
         if from_seq > 0:
@@ -209,48 +243,40 @@ class Collection:
             if held[0][0] != ch["from_hash"]:
                 raise BundleError(f"{b.name}: its audit chain forks from the one held for this workstation "
                                   f"at event #{from_seq}")
-        total = len(pl.records)
-        report("merge", 0, total)
-        # audit events and checkpoints: an overlap must be the very same chain
-        if db.upsert("audit_events", _EV_COLS, [(ws,) + tuple(e) for e in pl.events]) < len(pl.events):
-            held_ev = dict(db.query("SELECT seq, hash FROM audit_events WHERE workstation_id = ? AND seq > ? AND "
-                                    "seq <= ?", (ws, from_seq, to_seq)))
-            fork = [e[0] for e in pl.events if held_ev.get(e[0]) != e[8]]
-            if fork:
-                raise BundleError(f"{b.name}: rejected: audit event #{fork[0]} is already held with different "
-                                  "content (the chain forks; nothing was imported)")
-        if db.upsert("checkpoints", _CP_COLS, [(ws,) + tuple(cp) for cp in pl.checkpoints]) < len(pl.checkpoints):
-            held_cp = dict(db.query("SELECT seq, head_hash FROM checkpoints WHERE workstation_id = ? AND seq > ? AND "
-                                    "seq <= ?", (ws, from_seq, to_seq)))
-            bad = [cp[0] for cp in pl.checkpoints if held_cp.get(cp[0]) != cp[2]]
-            if bad:
-                raise BundleError(f"{b.name}: rejected: checkpoint #{bad[0]} is already held with different content")
-        # records, per type: new ones inserted, identical duplicates skipped, differing duplicates refused
         before = dict(db.query("SELECT rtype, COUNT(*) FROM records WHERE workstation_id = ? GROUP BY rtype", (ws,)))
-        sealed = keys.seal_many([(r[0], r[1], r[3]) for r in pl.records])
-        by_type: dict[str, list[tuple]] = {}
-        for (rtype, rid, clear, _sens, chash), blob in zip(pl.records, sealed):
-            rows_t = by_type.get(rtype)
-            if rows_t is None:
-                rows_t = by_type[rtype] = []
-            rows_t.append((rtype, rid, ws, chash, clear, blob))
-        new_total, duplicates, done = 0, {}, 0
-        for rtype, rows in sorted(by_type.items()):
-            inserted = db.upsert("records", _REC_COLS, rows)
-            new_total += inserted
-            duplicates[rtype] = 0
-            if inserted < len(rows):
-                for start in range(0, len(rows), 500):
-                    chunk = rows[start:start + 500]
-                    held = dict(db.query(f"SELECT id, content_hash FROM records WHERE rtype = ? AND id IN "
-                                         f"({', '.join('?' * len(chunk))})", (rtype, *(r[1] for r in chunk))))
-                    clash = [f"{rtype}/{r[1]}" for r in chunk if held.get(r[1]) != r[3]]
-                    if clash:
-                        raise BundleError(f"{b.name}: rejected: record {', '.join(clash[:3])} is already held with "
-                                          "different content (nothing was imported)")
-                duplicates[rtype] = len(rows) - inserted
-            done += len(rows)
-            report("merge", done if done < total else total - 1, total)
+        new_total, duplicates, done, total, n_events = 0, {}, 0, 0, 0
+        for part in parts:
+            kind = part[0]
+            if kind == "records":  # sorted by (type, id): new ones inserted, identical duplicates skipped,
+                rtype, rows = part[1], part[2]  # differing duplicates refused
+                inserted = db.upsert("records", _REC_COLS, rows)
+                new_total += inserted
+                duplicates[rtype] = duplicates.get(rtype, 0) + len(rows) - inserted
+                if inserted < len(rows):
+                    for start in range(0, len(rows), 500):
+                        chunk = rows[start:start + 500]
+                        held = dict(db.query(f"SELECT id, content_hash FROM records WHERE rtype = ? AND id IN "
+                                             f"({', '.join('?' * len(chunk))})", (rtype, *(r[1] for r in chunk))))
+                        clash = [f"{rtype}/{r[1]}" for r in chunk if held.get(r[1]) != r[3]]
+                        if clash:
+                            raise BundleError(f"{b.name}: rejected: record {', '.join(clash[:3])} is already held "
+                                              "with different content (nothing was imported)")
+                done += len(rows)
+                report("merge", done if done < total else total - 1, total)
+            elif kind == "events":
+                n_events += len(part[1])
+                self._insert_chain(b, "audit_events", _EV_COLS, "hash", part[1],
+                                   "audit event #{} is already held with different content (the chain forks; "
+                                   "nothing was imported)")
+            elif kind == "checkpoints":
+                self._insert_chain(b, "checkpoints", _CP_COLS, "head_hash", part[1],
+                                   "checkpoint #{} is already held with different content")
+            elif kind == "total":
+                total = part[1]
+                report("merge", 0, total)
+        verdict = parts.verdict()
+        if verdict is not None:
+            raise verdict
         # Anki's sanity check, on what the database now holds: per type, the records this merge added plus the
         # identical ones already held must equal the manifest's count, else everything rolls back
         after = dict(db.query("SELECT rtype, COUNT(*) FROM records WHERE workstation_id = ? GROUP BY rtype", (ws,)))
@@ -258,9 +284,9 @@ class Collection:
                     for t in set(after) | set(duplicates)}
         held_now = {t: n for t, n in held_now.items() if n}
         declared = {k: int(v) for k, v in counts.items() if v}
-        n_events = db.query("SELECT COUNT(*) FROM audit_events WHERE workstation_id = ? AND seq > ? AND seq <= ?",
-                            (ws, from_seq, to_seq))[0][0]
-        if held_now != declared or n_events != ch["events"]:
+        events_held = db.query("SELECT COUNT(*) FROM audit_events WHERE workstation_id = ? AND seq > ? AND "
+                               "seq <= ?", (ws, from_seq, to_seq))[0][0]
+        if held_now != declared or events_held != ch["events"]:
             raise BundleError(f"{b.name}: rejected and rolled back: the records merged ({_fmt(held_now)}) differ from "
                               f"the manifest's counts ({_fmt(declared)})")
         db.execute("INSERT INTO imports (bundle_id, workstation_id, bundle_sha256, from_seq, to_seq, to_hash, counts, "
@@ -268,7 +294,20 @@ class Collection:
                    (b.bundle_id, ws, b.sha256, from_seq, to_seq, ch["to_hash"], json.dumps(counts, sort_keys=True),
                     new_total, time.time()))
         report("merge", total, total)
-        return new_total
+        return new_total, n_events, total
+
+    def _insert_chain(self, b: SignedBundle, table: str, cols: tuple[str, ...], hash_col: str, rows: list[tuple],
+                      clash: str) -> None:
+        """Insert audit events or checkpoints (rows: workstation, seq, ...); an overlap with those held must be
+        the very same chain, else the bundle is rejected (``clash`` names the first differing one)."""
+        if not rows or self.db.upsert(table, cols, rows) == len(rows):
+            return
+        at = cols.index(hash_col)
+        held = dict(self.db.query(f"SELECT seq, {hash_col} FROM {table} WHERE workstation_id = ? AND seq >= ? AND "
+                                  "seq <= ?", (b.workstation_id, min(r[1] for r in rows), max(r[1] for r in rows))))
+        differ = [r[1] for r in rows if held.get(r[1]) != r[at]]
+        if differ:
+            raise BundleError(f"{b.name}: rejected: " + clash.format(differ[0]))
 
     # ------------------------------------------------------------------ reading
     def stats(self) -> dict[str, Any]:

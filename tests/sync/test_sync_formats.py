@@ -1,4 +1,4 @@
-"""Small parts of the formats: the fast event hash equals the store's, fingerprints, signed documents."""
+"""Small parts of the formats: event hashes equal the store's, chain checks, fingerprints, signed documents."""
 
 from __future__ import annotations
 
@@ -34,15 +34,64 @@ def test_not_a_bundle(raw):
         parse_bundle(raw)
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.integers(0, 2**40), st.floats(allow_nan=False, allow_infinity=False),
-       st.from_regex(r"[A-Za-z0-9_.:\- ]*", fullmatch=True), st.sampled_from(["insert", "reencrypt"]))
-def test_fast_plain_event_hash_is_the_stores(seq, ts, actor, action):
-    from safemed_desktop.sync.bundle import _fast_event_hash
+FIELD = st.one_of(st.from_regex(r"[A-Za-z0-9_.:\- ]{0,12}", fullmatch=True),
+                  st.text(max_size=8).filter(lambda t: not set(t) & {"\x1e", "\x1f", "\n"}))
 
-    prev = "cd" * 32
-    assert _fast_event_hash(prev, seq, ts, actor, action, "answers", "id-1", "ab" * 32) == \
-        event_hash(prev, seq, ts, actor, action, "answers", "id-1", "ab" * 32)
+
+def _chain(events_fields: list[tuple], key) -> tuple:
+    """A genuine chain from ``genesis`` over the fields, closed by a signed checkpoint: (bundle, payload)."""
+    from types import SimpleNamespace
+
+    from safemed_desktop.store.audit import checkpoint_message, genesis_hash
+    from safemed_desktop.sync.bundle import RS, Payload, PayloadText, _event_line, events_plain, parse_events
+
+    ws = "ws-prop"
+    prev, events = genesis_hash(ws), []
+    for seq, (ts, actor, action, table, row_id) in enumerate(events_fields, start=1):
+        digest = "ab" * 32
+        h = event_hash(prev, seq, ts, actor, action, table, row_id, digest)
+        events.append((seq, ts, actor, action, table, row_id, digest, prev, h))
+        prev = h
+    n = len(events)
+    sig = key.sign(checkpoint_message(ws, n, prev, 1.5, 0, 2))
+    pt = PayloadText("b", {"checkpoints": []}, RS.join(_event_line(e) for e in events), "")
+    pl = Payload(parse_events(pt), [(n, 1.5, prev, sig, 2, None)], [], events_plain(pt))  # as they travel
+    b = SimpleNamespace(name="b", workstation_id=ws, manifest={"chain": {
+        "from_seq": 0, "from_hash": genesis_hash(ws), "to_seq": n, "to_hash": prev, "events": n, "checkpoints": 1}})
+    return b, pl
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.floats(allow_nan=False, allow_infinity=False, width=64), FIELD, FIELD, FIELD, FIELD),
+                min_size=1, max_size=4), st.integers(0, 3), st.integers(0, 4))
+def test_check_chain_accepts_every_genuine_chain_and_no_altered_one(fields, which, col):
+    """Plain strings take the fast path, others the store's own encoding; either way a genuine chain verifies
+    and a chain with one field changed does not (an altered field shifted into quotes included)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from safemed_desktop.sync.bundle import check_chain
+
+    key = Ed25519PrivateKey.generate()
+    pub = key.public_key().public_bytes_raw()
+    b, pl = _chain(fields, key)
+    check_chain(b, pl, pub)
+    i = which % len(pl.events)
+    ev = list(pl.events[i])
+    ts = ev[1]
+    ev[1 + col] = f'{ev[1 + col]}","x' if col else (ts + 1.0 if abs(ts) < 1e15 else ts * 2)  # a string, or the time
+    pl.events[i] = tuple(ev)
+    with pytest.raises(BundleError, match="audit chain is broken"):
+        check_chain(b, pl, pub)
+
+
+def test_events_plain_is_the_one_scan_it_replaced():
+    import re
+
+    from safemed_desktop.sync.bundle import PayloadText, events_plain
+
+    scan = re.compile(r"[A-Za-z0-9_.:\- +\x1e\x1f]*")
+    for text in ("", "1\x1f2.5\x1fa b\x1e3", "a\"b", "a\\b", "é", "a\x00b", "a/b", "1e+21\x1fx-y:z_.0"):
+        assert events_plain(PayloadText("b", {}, text, "")) is bool(scan.fullmatch(text)), text
 
 
 def test_zlib_payloads_still_import(enrolled, monkeypatch):

@@ -28,25 +28,35 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_sigkill_during_import_then_rerun(enrolled, tmp_path):
-    site, ws = enrolled
-    ws.add(3)
-    bundle = ws.export()
-    before = site.snapshot()
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(site.dir), str(bundle), site.db_url or ""],
+def kill_mid_merge(site, bundle, script: str = SCRIPT, before_kill=lambda lines: None) -> list[str]:
+    """Import ``bundle`` in another process running ``script``, SIGKILL it inside the merge transaction (once it
+    printed MID); the lines it printed before MID. ``before_kill(lines)`` runs just before the kill."""
+    proc = subprocess.Popen([sys.executable, "-c", script, str(site.dir), str(bundle), site.db_url or ""],
                             cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         proc.stdin.write(SITE_PASSPHRASE + "\n")  # never on the command line
         proc.stdin.flush()
-        line = proc.stdout.readline()
-        assert line.strip() == "MID", line
+        lines = []
+        while (line := proc.stdout.readline().strip()) != "MID":
+            assert line, "the import ended before its merge"
+            lines.append(line)
+        before_kill(lines)
         os.kill(proc.pid, signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
+        return lines
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_sigkill_during_import_then_rerun(enrolled, tmp_path):
+    site, ws = enrolled
+    ws.add(3)
+    bundle = ws.export()
+    before = site.snapshot()
+    kill_mid_merge(site, bundle)
     assert site.snapshot() == before
     (out,) = site.import_(bundle)
     assert out["ok"] and not out["replay"] and out["new_records"] == 7
