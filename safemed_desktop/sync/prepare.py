@@ -32,7 +32,7 @@ from itertools import repeat
 from typing import Any, Iterator
 
 from ..errors import BundleError, SafeMedError, StoreError
-from .bundle import (Payload, SignedBundle, check_chain, events_plain, iter_events, open_payload,
+from .bundle import (Payload, SignedBundle, check_chain, events_plain, iter_event_columns, open_payload,
                      parse_checkpoints, parse_records, type_slices, verify_records)
 from .keys import SiteKeys
 
@@ -250,9 +250,9 @@ def _helper(w: int, arena: mmap.mmap, b: SignedBundle, keys: SiteKeys, site_id: 
             ws = b.workstation_id
             pt = open_payload(b, keys.enc_private, site_id)
             events: list[tuple] = []
-            for part in iter_events(pt, EVENT_CHUNK):
-                events += part
-                send(("events", list(zip(*part))))  # as columns
+            for columns in iter_event_columns(pt, EVENT_CHUNK):
+                send(("events", columns))
+                events += zip(*columns)
             checkpoints = parse_checkpoints(pt)
             send(("checkpoints", [(ws,) + cp for cp in checkpoints]))
             recs = parse_records(pt)

@@ -31,6 +31,8 @@ from .test_sync_bad_input import \
 from .test_sync_bad_input import \
     test_manifest_counts_that_disagree_with_the_payload_roll_back as test_forked_manifest_counts_roll_back
 from .test_sync_bad_input import test_manifest_hashes_must_match_the_payload as test_forked_manifest_hashes
+from .test_sync_formats import \
+    test_a_bundle_whose_records_are_not_sorted_imports_the_same as test_forked_unsorted_bundle
 from .test_sync_kill import SCRIPT, kill_mid_merge
 from .test_sync_property import \
     test_mutated_bundles_change_nothing_and_the_valid_one_imports as test_forked_mutated_bundles

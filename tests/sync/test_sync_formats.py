@@ -125,3 +125,29 @@ def test_a_deeply_nested_site_card_is_a_bundle_error(tmp_path):
     card.write_text('{"a":' * 100_000 + "1" + "}" * 100_000)
     with pytest.raises(BundleError, match="not valid JSON"):
         read_json_doc(card, "site card")
+
+
+def test_a_bundle_whose_records_are_not_sorted_imports_the_same(enrolled, tmp_path, monkeypatch, another_db):
+    """Bundles travel sorted by (type, id); one that does not (an older exporter) is sorted on import."""
+    from safemed_desktop.sync import bundle
+    from safemed_desktop.sync.bundle import RS, US, open_payload
+
+    from .conftest import Site
+
+    site, ws = enrolled
+    ws.add(6)
+    ordered = ws.export("sorted.smb")
+    with monkeypatch.context() as m:
+        m.setattr(bundle, "_KEY", lambda r: (r[0], r[1][::-1]))  # types grouped, ids out of order
+        shuffled = ws.export("shuffled.smb")
+    keys = site.keys()
+    try:
+        ids = [line.split(US)[1] for line in open_payload(parse_bundle(shuffled.read_bytes()), keys.enc_private,
+                                                          keys.site_id).records.split(RS) if line.startswith("feedback")]
+    finally:
+        keys.close()
+    assert ids != sorted(ids)  # the second bundle really is out of order
+    other = Site.clone(site, tmp_path / "other", another_db())
+    other.accept(ws)
+    assert site.import_(ordered)[0]["new_records"] == other.import_(shuffled)[0]["new_records"] == 13
+    assert site.digest() == other.digest()
