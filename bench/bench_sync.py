@@ -141,6 +141,9 @@ def _baseline(backend: str, rows: dict[str, list[tuple]], target) -> float:
 
 
 REPEAT = int(os.environ.get("SAFEMED_BENCH_SYNC_REPEAT", "5"))  # back-to-back pairs, each on fresh tables
+#: ``SAFEMED_BENCH_SYNC_PARALLEL=0`` measures the sequential import (one core, macOS, Windows) instead of the default
+PARALLEL = None if os.environ.get("SAFEMED_BENCH_SYNC_PARALLEL", "") in ("", "auto") else \
+    os.environ["SAFEMED_BENCH_SYNC_PARALLEL"] not in ("0", "no", "false")
 
 
 def _measure(backend: str, targets, keys: SiteKeys, bundle: Path) -> dict:
@@ -156,7 +159,7 @@ def _measure(backend: str, targets, keys: SiteKeys, bundle: Path) -> dict:
     def first_import(site_dir, db_url):
         with Collection.open(site_dir, keys.site_id, db_url) as coll:
             t0 = time.perf_counter()
-            res = coll.import_bundle(read_bundle_file(bundle), keys)
+            res = coll.import_bundle(read_bundle_file(bundle), keys, parallel=PARALLEL)
             t_import = time.perf_counter() - t0
             assert res.new_records == N and not res.replay, res
             t0 = time.perf_counter()
@@ -261,5 +264,6 @@ def run() -> dict:
             {"metric": f"{backend}: re-import speed-up vs first import", "value": round(speedup, 1),
              "target": ">= 5x", "pass": speedup >= 5},
         ]
-    return {"title": f"Sync: export and import of {N:,} records (SQLite and PostgreSQL)", "rows": rows_out,
+    mode = {None: "", True: ", forked import", False: ", sequential import"}[PARALLEL]
+    return {"title": f"Sync: export and import of {N:,} records (SQLite and PostgreSQL{mode})", "rows": rows_out,
             "records": N, "store_build_s": round(build_s, 1), "raw": results}
