@@ -110,14 +110,16 @@ _PLAIN = re.compile(r"[A-Za-z0-9_.:\- ]*")  # strings JSON writes as they are, b
 _EVENTS_PLAIN_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:- +\x1e\x1f"
 
 
-def _event_hash_or_none(prev_hash: str, seq: int, ts: Any, actor: str, action: str, table: str, row_id: str,
-                        digest: str) -> str | None:
-    """An event's hash by ``_event_hash``, else by the store's own function; None when neither can compute one."""
+def _event_hash_matches(h: str, prev_hash: str, seq: int, ts: Any, actor: str, action: str, table: str,
+                        row_id: str, digest: str) -> bool:
+    """``h`` is the event's hash by ``_event_hash`` or, where that disagrees or cannot compute one (a link that is
+    not hex), by the store's own function, which decides."""
     try:
-        h = _event_hash(prev_hash, seq, ts, actor, action, table, row_id, digest)
+        if _event_hash(prev_hash, seq, ts, actor, action, table, row_id, digest) == h:
+            return True
     except (ValueError, TypeError):
-        h = None
-    return h if h is not None else event_hash(prev_hash, seq, ts, actor, action, table, row_id, digest)
+        pass
+    return event_hash(prev_hash, seq, ts, actor, action, table, row_id, digest) == h
 
 
 def _event_hash(prev_hash: str, seq: int, ts: float, actor: str, action: str, table: str, row_id: str,
@@ -513,7 +515,7 @@ def check_chain(b: SignedBundle, pl: Payload, workstation_public: bytes) -> None
                 f'[{seq},{ts!r},"{actor}","{action}","{table}","{row_id}","{digest}"]').encode()).hexdigest() == h
         except ValueError:  # a link that is not hex
             ok = False
-        if not ok and _event_hash_or_none(prev_hash, seq, ts, actor, action, table, row_id, digest) != h:
+        if not ok and not _event_hash_matches(h, prev_hash, seq, ts, actor, action, table, row_id, digest):
             raise BundleError(f"{name}: the audit chain is broken at event #{seq}")
         prev = h
     if (to_seq > from_seq and prev != ch.get("to_hash")) or (to_seq == from_seq and ch.get("to_hash") != prev):
